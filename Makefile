@@ -1,0 +1,47 @@
+# optirollup — everything a fresh machine needs comes from here.
+#   make demo   the main job (installs first if needed)
+#   make test   the whole suite (installs first if needed)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+ANVIL := node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
+export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+
+.PHONY: install demo test test-long bench lint vectors clean
+
+install: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: install
+	$(VENV)/bin/optirollup demo
+
+# CI sample: hypothesis runs its "ci" profile (a few hundred examples per property).
+test: install
+	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} $(PY) -m pytest -q -m "not slow" -n 2
+
+# The long version: slow-marked tests included, hypothesis "long" profile (10,000+ examples).
+test-long: install
+	HYPOTHESIS_PROFILE=long $(PY) -m pytest -q -n 2
+
+bench: install
+	$(PY) bench/stf_throughput.py
+
+vectors: install
+	$(PY) tests/vectors/generate.py
+
+lint: install
+	$(VENV)/bin/ruff check optirollup challenger tests bench
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) node_modules .build .pytest_cache .hypothesis

@@ -1,0 +1,3 @@
+"""optirollup: an optimistic rollup for derivatives trading."""
+
+__version__ = "0.1.0"

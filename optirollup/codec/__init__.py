@@ -1,0 +1,1 @@
+"""Canonical encodings: transactions, EIP-712 messages, batches and their commitment."""

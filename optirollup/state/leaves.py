@@ -1,0 +1,287 @@
+"""Typed state leaves and their RLP encodings.
+
+Every leaf is an RLP list, so no encoding is ever empty (a trie value of ``b""`` would mean
+"absent"). Integers are RLP big-endian scalars without leading zeros; *signed* fields are encoded
+as the 256-bit two's complement of the value, then as a scalar (so negative values take 32
+bytes). Addresses are 20-byte strings. Decoding is strict: non-canonical scalars, wrong field
+counts, out-of-range values and unsorted positions are rejected with MalformedLeaf.
+Normative: docs/protocol.md, "Leaves".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import rlp
+
+from optirollup.errors import MalformedLeaf
+from optirollup.units import (
+    MAX_BALANCE,
+    MAX_COLLATERAL,
+    MAX_FUNDING_INDEX,
+    MAX_POSITION_SIZE,
+    U8_MAX,
+    U32_MAX,
+    U64_MAX,
+    from_u256,
+    to_u256,
+)
+
+MAX_POSITIONS = 8
+"""Most open positions (distinct markets) one account may hold."""
+
+ZERO_ADDRESS = b"\x00" * 20
+
+
+def _s(x: int) -> int:
+    return to_u256(x)
+
+
+def _scalar(item: Any, name: str) -> int:
+    if not isinstance(item, bytes):
+        raise MalformedLeaf(f"{name}: expected a scalar, got a list")
+    if item[:1] == b"\x00":
+        raise MalformedLeaf(f"{name}: non-canonical scalar with leading zero")
+    if len(item) > 32:
+        raise MalformedLeaf(f"{name}: scalar longer than 32 bytes")
+    return int.from_bytes(item, "big")
+
+
+def _uint(item: Any, name: str, hi: int) -> int:
+    v = _scalar(item, name)
+    if v > hi:
+        raise MalformedLeaf(f"{name}={v} exceeds {hi}")
+    return v
+
+
+def _sint(item: Any, name: str, bound: int) -> int:
+    v = from_u256(_scalar(item, name))
+    if not -bound <= v <= bound:
+        raise MalformedLeaf(f"{name}={v} outside ±{bound}")
+    return v
+
+
+def _bytes(item: Any, name: str, n: int) -> bytes:
+    if not isinstance(item, bytes) or len(item) != n:
+        raise MalformedLeaf(f"{name}: expected {n} bytes")
+    return item
+
+
+def _list(data: bytes, n: int, name: str) -> list[Any]:
+    try:
+        items = rlp.decode(data)
+    except rlp.exceptions.DecodingError as err:
+        raise MalformedLeaf(f"{name}: not RLP: {err}") from err
+    if not isinstance(items, list) or len(items) != n:
+        raise MalformedLeaf(f"{name}: expected a list of {n} items")
+    return items
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """One open position: signed size (1e-8 units) and the funding index it was settled at."""
+
+    market: int
+    size: int
+    funding_snapshot: int
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A trader's account: signed collateral, withdrawal nonce, cancel floor, positions.
+
+    ``collateral`` is signed: buying pays the notional out of collateral and selling adds it, so a
+    long position usually pairs with negative collateral; equity adds the positions' mark value.
+    ``positions`` hold no zero sizes and are sorted by market id, at most ``MAX_POSITIONS``.
+    """
+
+    address: bytes
+    collateral: int = 0
+    nonce: int = 0
+    cancel_floor: int = 0
+    positions: tuple[Position, ...] = field(default=())
+
+    def encode(self) -> bytes:
+        """Return ``rlp([address, collateral, nonce, cancelFloor, [[market, size, snap], …]])``."""
+        return rlp.encode(
+            [
+                self.address, _s(self.collateral), self.nonce, self.cancel_floor,
+                [[p.market, _s(p.size), _s(p.funding_snapshot)] for p in self.positions],
+            ]
+        )  # fmt: skip
+
+    @classmethod
+    def decode(cls, data: bytes) -> Account:
+        """Decode and validate an account leaf."""
+        it = _list(data, 5, "account")
+        raw_positions = it[4]
+        if not isinstance(raw_positions, list) or len(raw_positions) > MAX_POSITIONS:
+            raise MalformedLeaf(f"account: positions must be a list of at most {MAX_POSITIONS}")
+        positions = []
+        for p in raw_positions:
+            if not isinstance(p, list) or len(p) != 3:
+                raise MalformedLeaf("account: a position must be [market, size, snapshot]")
+            pos = Position(
+                _uint(p[0], "position.market", U32_MAX),
+                _sint(p[1], "position.size", MAX_POSITION_SIZE),
+                _sint(p[2], "position.snapshot", MAX_FUNDING_INDEX),
+            )
+            if pos.size == 0:
+                raise MalformedLeaf("account: zero-size position")
+            if positions and positions[-1].market >= pos.market:
+                raise MalformedLeaf("account: positions not strictly sorted by market")
+            positions.append(pos)
+        return cls(
+            _bytes(it[0], "account.address", 20),
+            _sint(it[1], "account.collateral", MAX_COLLATERAL),
+            _uint(it[2], "account.nonce", U64_MAX),
+            _uint(it[3], "account.cancel_floor", U64_MAX),
+            tuple(positions),
+        )
+
+    def position(self, market: int) -> int:
+        """Return the signed size held in ``market`` (0 if none)."""
+        for p in self.positions:
+            if p.market == market:
+                return p.size
+        return 0
+
+
+@dataclass(frozen=True, slots=True)
+class OrderState:
+    """What the state remembers of an order: how much is filled and whether it is cancelled."""
+
+    filled: int = 0
+    cancelled: bool = False
+
+    def encode(self) -> bytes:
+        """Return ``rlp([filled, cancelled])``."""
+        return rlp.encode([self.filled, int(self.cancelled)])
+
+    @classmethod
+    def decode(cls, data: bytes) -> OrderState:
+        """Decode and validate an order leaf."""
+        it = _list(data, 2, "order")
+        return cls(_uint(it[0], "order.filled", U64_MAX), bool(_uint(it[1], "order.cancelled", 1)))
+
+
+@dataclass(frozen=True, slots=True)
+class Market:
+    """A market: static parameters, oracle data and funding state.
+
+    Prices are quote units (1e-6) per whole underlying unit; ``funding_index`` is the cumulative
+    sum of ``rate_ppm * oracle_price`` over funding ticks (units: 1e-6 quote per whole unit, times
+    PPM), so a position of size ``s`` owes ``s * Δindex / (SIZE_SCALE * PPM)``.
+    ``option_mark`` and ``settlement_price`` are used by option markets (0 = unset).
+    """
+
+    kind: int
+    symbol: bytes
+    strike: int
+    expiry: int
+    lot_size: int
+    tick_size: int
+    im_ppm: int
+    mm_ppm: int
+    maker_fee_ppm: int
+    taker_fee_ppm: int
+    max_funding_ppm: int
+    oracle_price: int = 0
+    option_mark: int = 0
+    oracle_time: int = 0
+    funding_index: int = 0
+    funding_time: int = 0
+    settlement_price: int = 0
+
+    def encode(self) -> bytes:
+        """Return the RLP list of the 17 fields in declaration order (funding index signed)."""
+        return rlp.encode(
+            [
+                self.kind, self.symbol, self.strike, self.expiry, self.lot_size, self.tick_size,
+                self.im_ppm, self.mm_ppm, self.maker_fee_ppm, self.taker_fee_ppm,
+                self.max_funding_ppm, self.oracle_price, self.option_mark, self.oracle_time,
+                _s(self.funding_index), self.funding_time, self.settlement_price,
+            ]
+        )  # fmt: skip
+
+    @classmethod
+    def decode(cls, data: bytes) -> Market:
+        """Decode and validate a market leaf."""
+        it = _list(data, 17, "market")
+        u64 = [_uint(it[i], f"market[{i}]", U64_MAX) for i in (2, 3, 4, 5, 11, 12, 13, 15, 16)]
+        u32 = [_uint(it[i], f"market[{i}]", U32_MAX) for i in (6, 7, 8, 9, 10)]
+        return cls(
+            kind=_uint(it[0], "market.kind", U8_MAX),
+            symbol=_bytes(it[1], "market.symbol", 16),
+            strike=u64[0], expiry=u64[1], lot_size=u64[2], tick_size=u64[3],
+            im_ppm=u32[0], mm_ppm=u32[1], maker_fee_ppm=u32[2], taker_fee_ppm=u32[3],
+            max_funding_ppm=u32[4],
+            oracle_price=u64[4], option_mark=u64[5], oracle_time=u64[6],
+            funding_index=_sint(it[14], "market.funding_index", MAX_FUNDING_INDEX),
+            funding_time=u64[7], settlement_price=u64[8],
+        )  # fmt: skip
+
+    @property
+    def mark_price(self) -> int:
+        """Return the price positions are valued at: the index price for perps."""
+        return self.oracle_price if self.kind == 0 else self.option_mark
+
+
+@dataclass(frozen=True, slots=True)
+class System:
+    """The single system leaf: oracle key, queue cursors, fee and insurance balances."""
+
+    oracle: bytes
+    next_deposit_index: int = 0
+    next_withdrawal_id: int = 0
+    fee_balance: int = 0
+    insurance_balance: int = 0
+
+    def encode(self) -> bytes:
+        """Return ``rlp([oracle, nextDepositIndex, nextWithdrawalId, feeBalance, insurance])``."""
+        return rlp.encode(
+            [self.oracle, self.next_deposit_index, self.next_withdrawal_id,
+             self.fee_balance, self.insurance_balance]
+        )  # fmt: skip
+
+    @classmethod
+    def decode(cls, data: bytes) -> System:
+        """Decode and validate the system leaf."""
+        it = _list(data, 5, "system")
+        return cls(
+            _bytes(it[0], "system.oracle", 20),
+            _uint(it[1], "system.next_deposit_index", U64_MAX),
+            _uint(it[2], "system.next_withdrawal_id", U64_MAX),
+            _uint(it[3], "system.fee_balance", MAX_BALANCE),
+            _uint(it[4], "system.insurance_balance", MAX_BALANCE),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawal:
+    """A withdrawal: ``amount`` quote units payable on L1 to ``recipient`` once final."""
+
+    account: bytes
+    recipient: bytes
+    amount: int
+
+    def encode(self) -> bytes:
+        """Return ``rlp([account, recipient, amount])``."""
+        return rlp.encode([self.account, self.recipient, self.amount])
+
+    @classmethod
+    def decode(cls, data: bytes) -> Withdrawal:
+        """Decode and validate a withdrawal leaf."""
+        it = _list(data, 3, "withdrawal")
+        return cls(
+            _bytes(it[0], "withdrawal.account", 20),
+            _bytes(it[1], "withdrawal.recipient", 20),
+            _uint(it[2], "withdrawal.amount", U64_MAX),
+        )
+
+
+def sorted_positions(positions: Sequence[Position]) -> tuple[Position, ...]:
+    """Return positions sorted by market id (the canonical order)."""
+    return tuple(sorted(positions, key=lambda p: p.market))
