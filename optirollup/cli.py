@@ -1,4 +1,4 @@
-"""The ``optirollup`` command line (click). Domain errors become click errors here, and only here."""
+"""The ``optirollup`` command line. Domain errors become click errors here, and only here."""
 
 from __future__ import annotations
 

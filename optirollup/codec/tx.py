@@ -86,6 +86,8 @@ def _b(x: bytes, n: int, name: str) -> bytes:
 
 _ORDER = struct.Struct(">20sIBQQIQQB")  # 62 bytes
 ORDER_LEN = _ORDER.size
+# The EIP-712 encoding of the same fields: each one right-aligned in a 32-byte word.
+_ORDER_WORDS = struct.Struct(">12x20s28xI31xB24xQ24xQ28xI24xQ24xQ31xB")
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,15 +121,15 @@ class Order:
         return cls(*_ORDER.unpack_from(data, offset))
 
     def struct_hash(self) -> bytes:
-        """Return the EIP-712 struct hash."""
-        w = eip712._word
-        return eip712.struct_hash(
-            "Order",
-            (
-                eip712._addr_word(self.account), w(self.market), w(self.side), w(self.price),
-                w(self.size), w(self.fee_cap_ppm), w(self.nonce), w(self.expiry), w(self.flags),
-            ),
-        )  # fmt: skip
+        """Return the EIP-712 struct hash (typehash ‖ nine 32-byte words, one struct.pack)."""
+        try:
+            words = _ORDER_WORDS.pack(
+                self.account, self.market, self.side, self.price, self.size,
+                self.fee_cap_ppm, self.nonce, self.expiry, self.flags,
+            )  # fmt: skip
+        except struct.error as err:
+            raise MalformedTransaction(f"order field out of range: {err}") from err
+        return eip712.struct_hash("Order", (words,))
 
     def hash(self, separator: bytes) -> bytes:
         """Return the order hash: the EIP-712 digest the trader signs."""

@@ -39,6 +39,36 @@ def _s(x: int) -> int:
     return to_u256(x)
 
 
+def _rlp_str(b: bytes) -> bytes:
+    """RLP-encode a byte string (the rlp package does the same, ~10x slower)."""
+    n = len(b)
+    if n == 1 and b[0] < 0x80:
+        return b
+    if n < 56:
+        return bytes((0x80 + n,)) + b
+    ln = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes((0xB7 + len(ln),)) + ln + b
+
+
+def _rlp_int(x: int) -> bytes:
+    """RLP-encode a non-negative integer as a minimal big-endian scalar."""
+    if x == 0:
+        return b"\x80"
+    if x < 0x80:
+        return bytes((x,))
+    return _rlp_str(x.to_bytes((x.bit_length() + 7) // 8, "big"))
+
+
+def _rlp_list(*items: bytes) -> bytes:
+    """RLP-encode a list of already-encoded items."""
+    payload = b"".join(items)
+    n = len(payload)
+    if n < 56:
+        return bytes((0xC0 + n,)) + payload
+    ln = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes((0xF7 + len(ln),)) + ln + payload
+
+
 def _scalar(item: Any, name: str) -> int:
     if not isinstance(item, bytes):
         raise MalformedLeaf(f"{name}: expected a scalar, got a list")
@@ -105,11 +135,13 @@ class Account:
 
     def encode(self) -> bytes:
         """Return ``rlp([address, collateral, nonce, cancelFloor, [[market, size, snap], …]])``."""
-        return rlp.encode(
-            [
-                self.address, _s(self.collateral), self.nonce, self.cancel_floor,
-                [[p.market, _s(p.size), _s(p.funding_snapshot)] for p in self.positions],
-            ]
+        positions = [
+            _rlp_list(_rlp_int(p.market), _rlp_int(_s(p.size)), _rlp_int(_s(p.funding_snapshot)))
+            for p in self.positions
+        ]
+        return _rlp_list(
+            _rlp_str(self.address), _rlp_int(_s(self.collateral)), _rlp_int(self.nonce),
+            _rlp_int(self.cancel_floor), _rlp_list(*positions),
         )  # fmt: skip
 
     @classmethod
@@ -158,7 +190,7 @@ class OrderState:
 
     def encode(self) -> bytes:
         """Return ``rlp([filled, cancelled])``."""
-        return rlp.encode([self.filled, int(self.cancelled)])
+        return _rlp_list(_rlp_int(self.filled), _rlp_int(int(self.cancelled)))
 
     @classmethod
     def decode(cls, data: bytes) -> OrderState:
@@ -197,13 +229,13 @@ class Market:
 
     def encode(self) -> bytes:
         """Return the RLP list of the 17 fields in declaration order (funding index signed)."""
-        return rlp.encode(
-            [
-                self.kind, self.symbol, self.strike, self.expiry, self.lot_size, self.tick_size,
-                self.im_ppm, self.mm_ppm, self.maker_fee_ppm, self.taker_fee_ppm,
-                self.max_funding_ppm, self.oracle_price, self.option_mark, self.oracle_time,
-                _s(self.funding_index), self.funding_time, self.settlement_price,
-            ]
+        i = _rlp_int
+        return _rlp_list(
+            i(self.kind), _rlp_str(self.symbol), i(self.strike), i(self.expiry), i(self.lot_size),
+            i(self.tick_size), i(self.im_ppm), i(self.mm_ppm), i(self.maker_fee_ppm),
+            i(self.taker_fee_ppm), i(self.max_funding_ppm), i(self.oracle_price),
+            i(self.option_mark), i(self.oracle_time), i(_s(self.funding_index)),
+            i(self.funding_time), i(self.settlement_price),
         )  # fmt: skip
 
     @classmethod
@@ -241,9 +273,10 @@ class System:
 
     def encode(self) -> bytes:
         """Return ``rlp([oracle, nextDepositIndex, nextWithdrawalId, feeBalance, insurance])``."""
-        return rlp.encode(
-            [self.oracle, self.next_deposit_index, self.next_withdrawal_id,
-             self.fee_balance, self.insurance_balance]
+        return _rlp_list(
+            _rlp_str(self.oracle), _rlp_int(self.next_deposit_index),
+            _rlp_int(self.next_withdrawal_id), _rlp_int(self.fee_balance),
+            _rlp_int(self.insurance_balance),
         )  # fmt: skip
 
     @classmethod
@@ -269,7 +302,7 @@ class Withdrawal:
 
     def encode(self) -> bytes:
         """Return ``rlp([account, recipient, amount])``."""
-        return rlp.encode([self.account, self.recipient, self.amount])
+        return _rlp_list(_rlp_str(self.account), _rlp_str(self.recipient), _rlp_int(self.amount))
 
     @classmethod
     def decode(cls, data: bytes) -> Withdrawal:

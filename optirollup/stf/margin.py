@@ -82,15 +82,19 @@ def reduces(before: int, after: int) -> bool:
     return before < after <= 0
 
 
-def trade_acceptable(before: Risk, after: Risk, size_before: int, size_after: int) -> bool:
+def trade_acceptable(
+    before: Callable[[], Risk], after: Risk, size_before: int, size_after: int
+) -> bool:
     """Return the margin predicate of a trade.
 
     A trade is acceptable if the account meets its initial requirement afterwards, or if it
     reduces the traded position (see :func:`reduces`) and does not grow the maintenance
-    shortfall: ``mm_after − equity_after <= mm_before − equity_before``.
+    shortfall: ``mm_after − equity_after <= mm_before − equity_before``. ``before`` is called
+    only when the second clause is needed (the common case never computes it).
     """
     if after.equity >= after.initial:
         return True
-    return reduces(size_before, size_after) and (
-        after.maintenance - after.equity <= before.maintenance - before.equity
-    )
+    if not reduces(size_before, size_after):
+        return False
+    b = before()
+    return after.maintenance - after.equity <= b.maintenance - b.equity

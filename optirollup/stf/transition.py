@@ -422,11 +422,11 @@ def _fill(state: LeafState, tx: Tx, raw: bytes, ctx: BatchContext) -> None:
         raise _Reject(Reason.RANGE)
     # 13. margin predicate, maker first
     if not margin.trade_acceptable(
-        margin.risk(macc, lookup), margin.risk(m_new, lookup), m_before, m_after
+        lambda: margin.risk(macc, lookup), margin.risk(m_new, lookup), m_before, m_after
     ):
         raise _Reject(Reason.INSUFFICIENT_MARGIN, _M)
     if not margin.trade_acceptable(
-        margin.risk(tacc, lookup), margin.risk(t_new, lookup), t_before, t_after
+        lambda: margin.risk(tacc, lookup), margin.risk(t_new, lookup), t_before, t_after
     ):
         raise _Reject(Reason.INSUFFICIENT_MARGIN, _T)
     # 14. write
