@@ -47,7 +47,7 @@ def settle_funding(acc: Account, market: MarketLookup) -> Account:
 
 def notional(size: int, price: int) -> int:
     """Return ``size·price / S`` for a fill; exact because lot·tick is a multiple of S."""
-    return size * price // SIZE_SCALE
+    return div_floor(size * price, SIZE_SCALE)
 
 
 def fee(notional_: int, fee_ppm: int) -> int:

@@ -20,6 +20,7 @@ class Reason(IntEnum):
     STALE_CANCEL_FLOOR = 13
     ALREADY_CANCELLED = 14
     BAD_AMOUNT = 15
+    BAD_RECIPIENT = 16
     # markets and oracle
     MARKET_NOT_FOUND = 20
     MARKET_EXISTS = 21

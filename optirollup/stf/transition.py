@@ -12,6 +12,7 @@ Normative: docs/protocol.md. The on-chain step verifiers implement the same rule
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Protocol
 
 from optirollup.codec import eip712
@@ -159,7 +160,7 @@ def _deposit(state: LeafState, tx: Tx, raw: bytes, ctx: BatchContext) -> None:
         raise _Reject(Reason.BAD_AMOUNT)
     acc = state.account(tx.account)
     collateral = acc.collateral + tx.amount
-    if collateral > MAX_COLLATERAL:
+    if collateral > MAX_COLLATERAL or tx.index >= U64_MAX:
         raise _Reject(Reason.RANGE)
     state.set_account(Account(acc.address, collateral, acc.nonce, acc.cancel_floor, acc.positions))
     state.set_system(
@@ -179,12 +180,18 @@ def _withdraw(state: LeafState, tx: Tx, raw: bytes, ctx: BatchContext) -> None:
         raise _Reject(Reason.BAD_NONCE)
     if tx.amount == 0:
         raise _Reject(Reason.BAD_AMOUNT)
+    if tx.recipient == eip712.ZERO_ADDRESS:
+        raise _Reject(Reason.BAD_RECIPIENT)
     lookup = _market_lookup(state)
     acc = margin.settle_funding(acc, lookup)
     sys_ = state.system()
     new = Account(acc.address, acc.collateral - tx.amount, acc.nonce + 1, acc.cancel_floor,
                   acc.positions)  # fmt: skip
-    if abs(new.collateral) > MAX_COLLATERAL or sys_.next_withdrawal_id >= U64_MAX:
+    if (
+        abs(new.collateral) > MAX_COLLATERAL
+        or acc.nonce >= U64_MAX
+        or sys_.next_withdrawal_id >= U64_MAX
+    ):
         raise _Reject(Reason.RANGE)
     r = margin.risk(new, lookup)
     if r.equity < r.initial:
@@ -267,9 +274,7 @@ def _list_market(state: LeafState, tx: Tx, raw: bytes, ctx: BatchContext) -> Non
 
 
 def _replace_market(m: Market, **changes: int) -> Market:
-    from dataclasses import replace
-
-    return replace(m, **changes)
+    return replace(m, **changes)  # type: ignore[arg-type]
 
 
 # --- CANCEL / CANCEL_ALL -----------------------------------------------------------------------
