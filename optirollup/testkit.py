@@ -57,7 +57,7 @@ class Signer:
 
     def sign(self, msg: M, key: bytes) -> M:
         """Return ``msg`` with its signature by ``key``."""
-        return replace(msg, signature=eip712.sign(message_hash(msg, self.separator), key))  # type: ignore[call-arg]
+        return replace(msg, signature=eip712.sign(message_hash(msg, self.separator), key))
 
     def order(self, order: Order, key: bytes) -> SignedOrder:
         """Return the order signed by ``key``."""

@@ -579,7 +579,12 @@ def _dec_cancel_all(d: bytes) -> CancelAll:
 
 
 def _dec_list(d: bytes) -> ListMarket:
-    return ListMarket(*_LIST.unpack_from(d, 1), signature=d[74:139])
+    market, kind, symbol, strike, expiry, lot, tick, im, mm, mfee, tfee, maxf = _LIST.unpack_from(
+        d, 1
+    )
+    return ListMarket(
+        market, kind, symbol, strike, expiry, lot, tick, im, mm, mfee, tfee, maxf, d[74:139]
+    )
 
 
 def _dec_settlement(d: bytes) -> SetSettlement:

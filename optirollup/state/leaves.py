@@ -151,7 +151,7 @@ class Account:
         raw_positions = it[4]
         if not isinstance(raw_positions, list) or len(raw_positions) > MAX_POSITIONS:
             raise MalformedLeaf(f"account: positions must be a list of at most {MAX_POSITIONS}")
-        positions = []
+        positions: list[Position] = []
         for p in raw_positions:
             if not isinstance(p, list) or len(p) != 3:
                 raise MalformedLeaf("account: a position must be [market, size, snapshot]")
