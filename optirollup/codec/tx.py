@@ -358,7 +358,7 @@ class ListMarket:
     EIP712_TYPE: ClassVar[str] = "ListMarket"
     market: int
     kind: int
-    symbol: bytes  # 16 bytes, ASCII, right-padded with zero bytes
+    symbol: bytes  # 16 bytes; by convention ASCII right-padded with zeros (not validated)
     strike: int
     expiry: int
     lot_size: int
