@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import rlp
-
 from optirollup.errors import MalformedLeaf
 from optirollup.units import (
     MAX_BALANCE,
@@ -99,11 +97,72 @@ def _bytes(item: Any, name: str, n: int) -> bytes:
     return item
 
 
+MAX_LEAF_NESTING = 3
+"""Deepest list nesting of any leaf: account → positions → position."""
+
+
+def _rlp_decode(data: bytes, name: str) -> Any:
+    """Decode strict (canonical) RLP with nesting at most MAX_LEAF_NESTING, without recursion.
+
+    Returns nested lists of ``bytes``. Rejects non-canonical length forms, single bytes below
+    0x80 wrapped as strings, truncated or trailing data, and deeper nesting, all as MalformedLeaf.
+    """
+
+    def header(pos: int, end: int) -> tuple[bool, int, int]:
+        """Return (is_list, payload start, payload end) of the item at ``pos``."""
+        if pos >= end:
+            raise MalformedLeaf(f"{name}: truncated RLP")
+        b0 = data[pos]
+        if b0 < 0x80:
+            return False, pos, pos + 1
+        if b0 < 0xB8 or 0xC0 <= b0 < 0xF8:
+            is_list = b0 >= 0xC0
+            n = b0 - (0xC0 if is_list else 0x80)
+            start = pos + 1
+            if not is_list and n == 1 and start < end and data[start] < 0x80:
+                raise MalformedLeaf(f"{name}: non-canonical RLP (single byte as string)")
+        else:
+            is_list = b0 >= 0xF8
+            ll = b0 - (0xF7 if is_list else 0xB7)
+            start = pos + 1 + ll
+            if start > end or data[pos + 1] == 0:
+                raise MalformedLeaf(f"{name}: bad RLP length prefix")
+            n = int.from_bytes(data[pos + 1 : start], "big")
+            if n < 56:
+                raise MalformedLeaf(f"{name}: non-canonical RLP (long form for a short item)")
+        if start + n > end:
+            raise MalformedLeaf(f"{name}: RLP item overruns its container")
+        return is_list, start, start + n
+
+    is_list, start, stop = header(0, len(data))
+    if stop != len(data):
+        raise MalformedLeaf(f"{name}: trailing bytes after RLP item")
+    if not is_list:
+        return data[start:stop]
+    root: list[Any] = []
+    # Frames of open lists: [items so far, next position, end of payload]; the root is depth 1.
+    stack: list[list[Any]] = [[root, start, stop]]
+    while stack:
+        frame = stack[-1]
+        out, pos, end = frame
+        if pos >= end:
+            stack.pop()
+            continue
+        is_list, s0, s1 = header(pos, end)
+        frame[1] = s1
+        if not is_list:
+            out.append(data[s0:s1])
+            continue
+        if len(stack) + 1 > MAX_LEAF_NESTING:
+            raise MalformedLeaf(f"{name}: RLP nested deeper than {MAX_LEAF_NESTING}")
+        child: list[Any] = []
+        out.append(child)
+        stack.append([child, s0, s1])
+    return root
+
+
 def _list(data: bytes, n: int, name: str) -> list[Any]:
-    try:
-        items = rlp.decode(data)
-    except rlp.exceptions.DecodingError as err:
-        raise MalformedLeaf(f"{name}: not RLP: {err}") from err
+    items = _rlp_decode(data, name)
     if not isinstance(items, list) or len(items) != n:
         raise MalformedLeaf(f"{name}: expected a list of {n} items")
     return items
