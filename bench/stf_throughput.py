@@ -26,6 +26,7 @@ import time
 
 import coincurve
 from eth_account import Account as EthAccount
+
 from optirollup.hashing import keccak  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
@@ -117,7 +118,8 @@ def run(
     for start in range(0, len(fills), every):
         for tx in fills[start : start + every]:
             ok += apply(st, tx, ctx).ok
-        root = st.commit(lambda nodes, r=st: db.write_batch(nodes, {b"bench-batch": b"%d" % start}))
+        meta = {b"bench-batch": b"%d" % start}
+        root = st.commit(lambda nodes, meta=meta: db.write_batch(nodes, meta))
     return time.perf_counter() - t0, root, ok
 
 
