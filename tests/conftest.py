@@ -1,4 +1,4 @@
-"""Suite-wide settings: hypothesis profiles.
+"""Suite-wide settings: hypothesis profiles, and the project's compiler on PATH.
 
 ``HYPOTHESIS_PROFILE=ci`` (what ``make test`` uses) runs a meaningful sample quickly;
 ``HYPOTHESIS_PROFILE=long`` (``make test-long``) runs every property at least 10,000 times.
@@ -6,8 +6,16 @@ Every profile is derandomized so a failure reproduces from the printed example.
 """
 
 import os
+import sys
+from pathlib import Path
 
 from hypothesis import HealthCheck, settings
+
+# ape-vyper finds the compiler with shutil.which: put this interpreter's bin (the project's
+# .venv) first on PATH so `python -m pytest` works without an activated venv.
+_bin = str(Path(sys.executable).parent)
+if os.environ.get("PATH", "").split(os.pathsep)[0] != _bin:
+    os.environ["PATH"] = _bin + os.pathsep + os.environ.get("PATH", "")
 
 settings.register_profile(
     "ci",
