@@ -1,0 +1,278 @@
+"""Deploy and wire the L1 contracts with web3.py, in the order of ``docs/l1.md``.
+
+Order: MockToken (unless an existing token is given) → Vault(token) → Rollup(vault,
+genesis_root, window, proposer_bond) → DisputeGame(rollup, vault, k, challenger_bond,
+game_clock, clock_extension) → step verifiers → ``Vault.initialize(rollup)``,
+``Rollup.initialize(dispute_game)``, ``Rollup.set_proposer(proposer)``,
+``DisputeGame.set_verifier(type, addr)`` for each verifier, and ``DisputeGame.freeze()`` if asked.
+
+The deployer is either an address the node signs for (an unlocked anvil dev account:
+``eth_sendTransaction``) or an ``eth_account`` ``LocalAccount`` (signed here and sent raw).
+The deployer becomes the owner of the Rollup and the DisputeGame and the Vault's initializer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
+from web3 import Web3
+from web3.contract import Contract
+from web3.types import TxParams, TxReceipt, Wei
+
+from optirollup.l1 import L1Error
+from optirollup.l1.contracts import Artifact, load
+
+__all__ = [
+    "DEPOSIT_TYPE",
+    "Deployment",
+    "DeploymentError",
+    "L1Params",
+    "VerifierSpec",
+    "bind",
+    "deploy",
+    "devnet_params",
+    "send",
+]
+
+DEPOSIT_TYPE = 0x01
+"""Type byte of DEPOSIT, the first transaction type with a step verifier."""
+
+_ADDRESS_ARGS = ("token", "vault", "rollup", "dispute_game")
+
+
+class DeploymentError(L1Error):
+    """A deployment or wiring transaction failed."""
+
+
+@dataclass(frozen=True)
+class VerifierSpec:
+    """A step verifier to deploy: its contract and its constructor arguments.
+
+    ``contract`` is the path below ``contracts/`` without ``.vy`` (``"steps/DepositStep"``).
+    Each of ``args`` is ``"token"``, ``"vault"``, ``"rollup"`` or ``"dispute_game"`` (the
+    address deployed before it) or a literal value passed as is.
+    """
+
+    contract: str
+    args: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class L1Params:
+    """Deployment parameters (``docs/l1.md``, "Deployment parameters"); devnet defaults."""
+
+    genesis_root: bytes
+    challenge_window: int = 3600
+    proposer_bond: int = 10**18
+    challenger_bond: int = 10**17
+    k: int = 2
+    game_clock: int = 1800
+    clock_extension: int = 300
+    token: str | None = None
+    """An existing collateral token; None deploys MockToken."""
+    proposer: str | None = None
+    """The proposer; None makes the deployer the proposer."""
+    verifiers: Mapping[int, VerifierSpec] = field(default_factory=dict)
+    freeze_verifiers: bool = False
+
+    def __post_init__(self) -> None:
+        if len(self.genesis_root) != 32:
+            raise ValueError(f"genesis_root is 32 bytes, got {len(self.genesis_root)}")
+        if not 2 <= self.k <= 16:
+            raise ValueError(f"k={self.k} outside 2..16")
+        for name in ("challenge_window", "proposer_bond", "challenger_bond"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+        for name in ("game_clock", "clock_extension"):
+            if not 0 <= getattr(self, name) < 2**64:
+                raise ValueError(f"{name} must fit a uint64")
+        for tx_type in self.verifiers:
+            if not 1 <= tx_type <= 8:
+                raise ValueError(f"verifier type {tx_type:#04x}: only 0x01..0x08 have rules")
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Addresses and facts of one deployment."""
+
+    chain_id: int
+    block: int
+    """Block number of the first deployment transaction (where a watcher starts reading)."""
+    deployer: str
+    token: str
+    vault: str
+    rollup: str
+    dispute_game: str
+    verifiers: dict[int, str]
+    params: L1Params
+
+    def to_json(self) -> dict[str, Any]:
+        """Return a JSON-serializable dict (the CLI writes it next to the devnet)."""
+        params = asdict(self.params)
+        params["genesis_root"] = "0x" + self.params.genesis_root.hex()
+        params["verifiers"] = {
+            str(t): {"contract": v.contract, "args": list(v.args)}
+            for t, v in self.params.verifiers.items()
+        }
+        return {
+            "chain_id": self.chain_id,
+            "block": self.block,
+            "deployer": self.deployer,
+            "token": self.token,
+            "vault": self.vault,
+            "rollup": self.rollup,
+            "dispute_game": self.dispute_game,
+            "verifiers": {str(t): a for t, a in self.verifiers.items()},
+            "params": params,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Deployment:
+        """Rebuild a deployment from :meth:`to_json` output."""
+        p = dict(data["params"])
+        p["genesis_root"] = bytes.fromhex(str(p["genesis_root"]).removeprefix("0x"))
+        p["verifiers"] = {
+            int(t): VerifierSpec(str(v["contract"]), tuple(v["args"]))
+            for t, v in p["verifiers"].items()
+        }
+        return cls(
+            chain_id=int(data["chain_id"]),
+            block=int(data["block"]),
+            deployer=str(data["deployer"]),
+            token=str(data["token"]),
+            vault=str(data["vault"]),
+            rollup=str(data["rollup"]),
+            dispute_game=str(data["dispute_game"]),
+            verifiers={int(t): str(a) for t, a in data["verifiers"].items()},
+            params=L1Params(**p),
+        )
+
+
+def devnet_params(oracle: bytes, **overrides: Any) -> L1Params:
+    """Return the devnet parameters for the genesis of ``oracle`` (protocol §2.6)."""
+    from optirollup.state.overlay import genesis_root
+    from optirollup.state.store import MemoryStore
+
+    return L1Params(genesis_root=genesis_root(MemoryStore(), oracle), **overrides)
+
+
+Sender = str | LocalAccount
+
+
+def _address(sender: Sender) -> str:
+    return to_checksum_address(sender if isinstance(sender, str) else sender.address)
+
+
+def send(w3: Web3, sender: Sender, tx: TxParams, what: str) -> TxReceipt:
+    """Send ``tx`` from ``sender``, wait for its receipt and raise unless it succeeded."""
+    tx = dict(tx)  # type: ignore[assignment]
+    tx["from"] = _address(sender)
+    if isinstance(sender, str):
+        tx_hash = w3.eth.send_transaction(tx)
+    else:
+        tx.setdefault("nonce", w3.eth.get_transaction_count(sender.address, "pending"))
+        tx.setdefault("chainId", w3.eth.chain_id)
+        if "gas" not in tx:
+            tx["gas"] = w3.eth.estimate_gas(tx)
+        if "gasPrice" not in tx and "maxFeePerGas" not in tx:
+            base = int(w3.eth.get_block("latest").get("baseFeePerGas", 0))
+            tip = int(w3.eth.max_priority_fee)
+            tx["maxPriorityFeePerGas"] = Wei(tip)
+            tx["maxFeePerGas"] = Wei(2 * base + tip)
+        signed = sender.sign_transaction(tx)  # type: ignore[arg-type]
+        tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+    if receipt["status"] != 1:
+        raise DeploymentError(f"{what}: transaction 0x{bytes(tx_hash).hex()} reverted")
+    return receipt
+
+
+def _deploy_one(w3: Web3, sender: Sender, art: Artifact, args: tuple[Any, ...]) -> TxReceipt:
+    factory = w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
+    data = factory.constructor(*args).data_in_transaction
+    receipt = send(w3, sender, {"data": data}, f"deploy {art.name}")
+    if not receipt.get("contractAddress"):
+        raise DeploymentError(f"deploy {art.name}: no contract address in the receipt")
+    return receipt
+
+
+def _call(w3: Web3, sender: Sender, contract: Contract, fn: str, *args: Any) -> TxReceipt:
+    data = contract.encode_abi(fn, list(args))
+    return send(w3, sender, {"to": contract.address, "data": data}, f"{fn} on {contract.address}")
+
+
+def bind(w3: Web3, name: str, address: str) -> Contract:
+    """Return a web3 contract object for contract ``name`` at ``address``."""
+    return w3.eth.contract(address=to_checksum_address(address), abi=load(name).abi)
+
+
+def deploy(w3: Web3, deployer: Sender, params: L1Params) -> Deployment:
+    """Deploy MockToken (unless ``params.token``), Vault, Rollup, DisputeGame and the verifiers,
+    wire them, and return the addresses (see the module notes for the order)."""
+    addresses: dict[str, str] = {}
+    first_block: int | None = None
+
+    def deployed(name: str, art: Artifact, *args: Any) -> str:
+        nonlocal first_block
+        receipt = _deploy_one(w3, deployer, art, args)
+        if first_block is None:
+            first_block = int(receipt["blockNumber"])
+        address = to_checksum_address(str(receipt["contractAddress"]))
+        addresses[name] = address
+        return address
+
+    if params.token is None:
+        deployed("token", load("MockToken"))
+    else:
+        addresses["token"] = to_checksum_address(params.token)
+    vault = deployed("vault", load("Vault"), addresses["token"])
+    rollup = deployed(
+        "rollup",
+        load("Rollup"),
+        vault,
+        params.genesis_root,
+        params.challenge_window,
+        params.proposer_bond,
+    )
+    game = deployed(
+        "dispute_game",
+        load("DisputeGame"),
+        rollup,
+        vault,
+        params.k,
+        params.challenger_bond,
+        params.game_clock,
+        params.clock_extension,
+    )
+    verifiers: dict[int, str] = {}
+    for tx_type, spec in sorted(params.verifiers.items()):
+        args = tuple(addresses[a] if a in _ADDRESS_ARGS else a for a in spec.args)
+        verifiers[tx_type] = deployed(f"verifier {tx_type:#04x}", load(spec.contract), *args)
+
+    _call(w3, deployer, bind(w3, "Vault", vault), "initialize", rollup)
+    rollup_c = bind(w3, "Rollup", rollup)
+    _call(w3, deployer, rollup_c, "initialize", game)
+    proposer = to_checksum_address(params.proposer) if params.proposer else _address(deployer)
+    _call(w3, deployer, rollup_c, "set_proposer", proposer)
+    game_c = bind(w3, "DisputeGame", game)
+    for tx_type, address in verifiers.items():
+        _call(w3, deployer, game_c, "set_verifier", tx_type, address)
+    if params.freeze_verifiers:
+        _call(w3, deployer, game_c, "freeze")
+
+    assert first_block is not None  # Vault is always deployed
+    return Deployment(
+        chain_id=int(w3.eth.chain_id),
+        block=first_block,
+        deployer=_address(deployer),
+        token=addresses["token"],
+        vault=vault,
+        rollup=rollup,
+        dispute_game=game,
+        verifiers=verifiers,
+        params=params,
+    )
