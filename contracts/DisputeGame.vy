@@ -136,9 +136,11 @@ event Frozen:
 MAX_K: constant(uint256) = 16
 # Longest transaction (MAX_FRAMED_TX_LEN).
 MAX_TX_LEN: constant(uint256) = txroot.MAX_TX_LEN
-# Longest witness `step` forwards to a verifier (the L1 transaction pool's
-# 128 KiB limit bounds a real call anyway).
-MAX_WITNESS: constant(uint256) = 131072
+# Longest witness `step` forwards to a verifier. Vyper copies the argument into
+# memory sized to this declared maximum, so every step pays for it: 128 KiB cost
+# ~143k gas per step against 32 KiB. 32 KiB holds a DEPOSIT witness with room to
+# spare (6.5 KB at 100,000 accounts); verifiers with larger witnesses raise it.
+MAX_WITNESS: constant(uint256) = 32768
 
 # Phases.
 BISECT: constant(uint8) = 1

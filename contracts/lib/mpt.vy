@@ -37,8 +37,9 @@
 
 from . import rlp
 
-# Longest value a leaf may hold.
-MAX_VALUE: constant(uint256) = 512
+# Longest value a leaf may hold: the longest state leaf is an account with
+# 8 positions, 662 bytes (protocol §2.4), rounded up to whole words.
+MAX_VALUE: constant(uint256) = 672
 
 # Longest node: a leaf at the root holding a `MAX_VALUE`-byte value is
 # 3 (list header) + 34 (33-byte hex-prefix path and its header) +

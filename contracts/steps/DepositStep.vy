@@ -142,7 +142,7 @@ def step(
             # Read system; checks 2 and 3.
             raw: Bytes[mpt.MAX_VALUE] = mpt.get(pre_root, leaves.SYSTEM_KEY, proof)
             assert len(raw) > 0, "deposit: no system leaf"
-            sys = leaves.decode_system(raw)
+            sys = leaves.decode_system(convert(raw, Bytes[leaves.LEAF_MAX]))
             if index != sys.next_deposit_index or amount == 0:
                 break
         elif slot == 1:
@@ -151,18 +151,15 @@ def step(
             raw: Bytes[mpt.MAX_VALUE] = mpt.get(pre_root, account_key, proof)
             acc: leaves.Account = leaves.default_account(account)
             if len(raw) > 0:
-                acc = leaves.decode_account(raw)
+                acc = leaves.decode_account(convert(raw, Bytes[leaves.LEAF_MAX]))
                 assert acc.addr == account, "deposit: account leaf of another address"
             collateral: int256 = acc.collateral + convert(amount, int256)
             if collateral > leaves.MAX_COLLATERAL or index == max_value(uint64):
                 break
             acc.collateral = collateral
             leaf: Bytes[leaves.ACCOUNT_MAX] = leaves.encode_account(acc)
-            assert len(leaf) <= mpt.MAX_VALUE, "deposit: account leaf too long"
-            # Narrowing cast to the library's value type. When mpt.MAX_VALUE
-            # is raised to leaves.ACCOUNT_MAX or more, the compiler rejects
-            # this convert: pass `leaf` as it is then.
-            result = mpt.update(pre_root, account_key, convert(leaf, Bytes[mpt.MAX_VALUE]), proof)
+            # leaves.ACCOUNT_MAX <= mpt.MAX_VALUE: every account leaf is provable.
+            result = mpt.update(pre_root, account_key, leaf, proof)
         else:
             # Write system (with its proof against the root after the
             # account write).

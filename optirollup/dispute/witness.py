@@ -64,13 +64,13 @@ __all__ = [
     "step_inputs",
 ]
 
-MAX_NODE = 552
+MAX_NODE = 712
 """Longest proof node the on-chain MPT library takes (``contracts/lib/mpt.vy`` ``MAX_NODE``)."""
 
 MAX_PROOF_NODES = 65
 """Most nodes in one proof (``contracts/lib/mpt.vy`` ``MAX_DEPTH``)."""
 
-MAX_VALUE = 512
+MAX_VALUE = 672
 """Longest leaf value the on-chain MPT library reads or writes (``mpt.vy`` ``MAX_VALUE``)."""
 
 MAX_WITNESS: Mapping[int, int] = {TxType.DEPOSIT: 32_768}

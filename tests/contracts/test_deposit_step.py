@@ -32,13 +32,14 @@ from web3.logs import DISCARD
 from optirollup.codec.batch import encode_tx_list
 from optirollup.dispute import (
     BadWitness,
-    UnprovableStep,
     build_step_witness,
     build_witness,
     decode_witness,
     encode_witness,
     step_inputs,
 )
+from optirollup.dispute.witness import MAX_NODE as WITNESS_MAX_NODE
+from optirollup.dispute.witness import MAX_VALUE as WITNESS_MAX_VALUE
 from optirollup.hashing import keccak
 from optirollup.l1.deploy import VerifierSpec, bind, deploy, devnet_params
 from optirollup.state import mpt
@@ -57,7 +58,7 @@ DEPOSIT_VECTORS: list[dict[str, Any]] = json.loads((VECTORS / "deposit.json").re
 ORACLE = Trader.of("oracle")
 SEPARATOR = b"\x5e" * 32
 T = 1_700_000_000
-MPT_MAX_VALUE = 512  # contracts/lib/mpt.vy MAX_VALUE
+MPT_MAX_VALUE = WITNESS_MAX_VALUE  # contracts/lib/mpt.vy MAX_VALUE
 LONG = os.environ.get("HYPOTHESIS_PROFILE") == "long"
 
 
@@ -150,7 +151,7 @@ class Scenario:
 
 
 def _random_account(rng: random.Random, address: bytes) -> Account:
-    """Return an account with random fields (positions trimmed to the MPT library's 512 bytes)."""
+    """Return an account with random fields (positions trimmed to the MPT library's MAX_VALUE)."""
     markets = sorted(rng.sample(range(1, 40), rng.randrange(0, 9)))
     positions = tuple(
         Position(
@@ -334,8 +335,11 @@ MUTATIONS: dict[str, Any] = {
     "empty": lambda c: b"",
     "a node count over 65": lambda c: b"\x42" + encode_witness(c.proofs)[1:],
     "a zero-length node": lambda c: b"\x01\x00\x00" + encode_witness(c.proofs[1:]),
-    "a node over 552 bytes": lambda c: (
-        b"\x01\x02\x29" + b"\xc0" * 553 + encode_witness(c.proofs[1:])
+    "a node over MAX_NODE bytes": lambda c: (
+        b"\x01"
+        + (WITNESS_MAX_NODE + 1).to_bytes(2, "big")
+        + b"\xc0" * (WITNESS_MAX_NODE + 1)
+        + encode_witness(c.proofs[1:])
     ),
     # content
     "a tampered system leaf": lambda c: encode_witness(
@@ -366,7 +370,7 @@ EXPECTED = {
     "empty": "deposit: missing proof",
     "a node count over 65": "deposit: malformed witness",
     "a zero-length node": "deposit: malformed witness",
-    "a node over 552 bytes": "deposit: malformed witness",
+    "a node over MAX_NODE bytes": "deposit: malformed witness",
     "a tampered system leaf": "mpt: bad node hash",
     "a tampered account leaf": "mpt: bad node hash",
     "another account's proof": "mpt: ",
@@ -423,8 +427,8 @@ def test_a_witness_where_none_is_read_or_a_foreign_type_reverts(
     assert case.chain.reverts(case.chain.step, case.pre_root, tx, T, count, witness) == expected
 
 
-def test_an_account_leaf_over_the_mpt_value_limit_is_unprovable() -> None:
-    """The protocol allows account leaves of up to 662 bytes; the MPT library takes 512."""
+def test_the_longest_account_leaf_fits_the_mpt_value_limit() -> None:
+    """The protocol's longest account leaf (8 positions, extreme values) is 662 bytes."""
     big = Account(
         Trader.of("big").address,
         -1,
@@ -432,13 +436,12 @@ def test_an_account_leaf_over_the_mpt_value_limit_is_unprovable() -> None:
         U64_MAX,
         tuple(Position(U32_MAX - 8 + i, -1, -1) for i in range(8)),
     )
-    assert len(big.encode()) == 662
+    assert len(big.encode()) == 662 <= WITNESS_MAX_VALUE
     store, pre_root = trie_of(
         {account_key(big.address): big.encode(), SYSTEM_KEY: System(ORACLE.address).encode()}
     )
     tx = deposit_tx(0, big.address, 1)
-    with pytest.raises(UnprovableStep, match="MAX_VALUE"):
-        build_witness(store, pre_root, tx, BatchContext(T, SEPARATOR, [keccak(tx)]))
+    assert build_witness(store, pre_root, tx, BatchContext(T, SEPARATOR, [keccak(tx)]))
 
 
 def _raw_witness(proofs: list[list[bytes]]) -> bytes:
@@ -448,10 +451,6 @@ def _raw_witness(proofs: list[list[bytes]]) -> bytes:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="contracts/lib/mpt.vy MAX_VALUE = 512 (MAX_NODE = 552) < 662, the longest account leaf",
-)
 def test_a_deposit_to_an_account_with_eight_short_positions_is_provable(
     step_chain: StepChain,
 ) -> None:
@@ -470,18 +469,7 @@ def test_a_deposit_to_an_account_with_eight_short_positions_is_provable(
     tx = deposit_tx(0, acc.address, 1)
     ctx = BatchContext(T, SEPARATOR, hashes)
     expected = reference_root(store, pre_root, tx, ctx)
-    with pytest.raises(UnprovableStep):
-        build_witness(store, pre_root, tx, ctx)
-    scratch = LayeredStore(store)
-    new_acc = replace(acc, collateral=acc.collateral + 1)
-    after = mpt.bulk_update(scratch, pre_root, {account_key(acc.address): new_acc.encode()})
-    witness = _raw_witness(
-        [
-            mpt.get_proof(store, pre_root, SYSTEM_KEY),
-            mpt.get_proof(store, pre_root, account_key(acc.address)),
-            mpt.get_proof(scratch, after, SYSTEM_KEY),
-        ]
-    )
+    witness = build_witness(store, pre_root, tx, ctx)
     try:
         root = step_chain.call(step_chain.step, pre_root, tx, T, 1, witness)
     except ContractLogicError as err:
@@ -494,7 +482,7 @@ def test_a_deposit_to_an_account_with_eight_short_positions_is_provable(
 
 @given(
     st.lists(
-        st.lists(st.binary(min_size=1, max_size=552), max_size=5),
+        st.lists(st.binary(min_size=1, max_size=WITNESS_MAX_NODE), max_size=5),
         max_size=4,
     )
 )
@@ -508,7 +496,7 @@ def test_witness_encoding_round_trips(proofs: list[list[bytes]]) -> None:
         b"\x01",
         b"\x01\x00",
         b"\x01\x00\x00",
-        b"\x01\x02\x29" + b"\x00" * 553,
+        b"\x01" + (WITNESS_MAX_NODE + 1).to_bytes(2, "big") + b"\x00" * (WITNESS_MAX_NODE + 1),
         b"\x42",
         b"\x01\x00\x05abcd",
     ],
@@ -516,7 +504,7 @@ def test_witness_encoding_round_trips(proofs: list[list[bytes]]) -> None:
         "no length",
         "half a length",
         "zero length",
-        "node over 552",
+        "node over MAX_NODE",
         "66 nodes",
         "node past the end",
     ],

@@ -575,7 +575,7 @@ STUB_VERIFIER = """
 @view
 @external
 def step(pre_root: bytes32, transaction: Bytes[512], batch_time: uint64, deposit_count: uint64,
-         witness: Bytes[131072]) -> bytes32:
+         witness: Bytes[32768]) -> bytes32:
     return keccak256(concat(pre_root, keccak256(transaction), convert(batch_time, bytes32),
                             convert(deposit_count, bytes32), keccak256(witness)))
 """

@@ -28,7 +28,7 @@ from web3.contract import Contract
 from web3.exceptions import ContractLogicError
 
 EMPTY_ROOT = bytes.fromhex("56e81f171bcc55a6ff8345e692c0f86e5b48e01b996cadc001622fb5e363b421")
-MAX_VALUE = 512
+MAX_VALUE = 672
 MAX_DEPTH = 65
 
 
