@@ -24,7 +24,9 @@ from optirollup.hashing import keccak
 DEFAULT_DOMAIN = eip712.Domain(
     chain_id=31337, verifying_contract=bytes.fromhex("5fbdb2315678afecb367f032d93f642f64180aa3")
 )
-"""The devnet domain: anvil's chain id and the first contract address anvil's deployer gets."""
+"""A fixed domain for tests, vectors and benchmarks (anvil's chain id, anvil's first contract
+address). A real deployment's domain comes from its Deployment (the Vault's address), which in
+the deploy order of docs/l1.md is the second contract, not this one."""
 
 M = TypeVar("M", bound=SignedMessage)
 
