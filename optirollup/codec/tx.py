@@ -605,24 +605,6 @@ def _dec_settle(d: bytes) -> SettlePosition:
     return SettlePosition(d[1:21], _int(d, 21, 25))
 
 
-TX_LENGTHS: dict[TxType, int] = {
-    TxType.DEPOSIT: 37,
-    TxType.WITHDRAW: 122,
-    TxType.ORACLE_UPDATE: 94,
-    TxType.FUNDING_TICK: 82,
-    TxType.FILL: 263,
-    TxType.CANCEL: 118,
-    TxType.CANCEL_ALL: 94,
-    TxType.LIST_MARKET: 139,
-    TxType.SET_SETTLEMENT: 86,
-    TxType.LIQUIDATE: 126,
-    TxType.DELEVERAGE: 53,
-    TxType.SETTLE_POSITION: 25,
-}
-"""The exact length in bytes (type byte included) of every transaction type."""
-
-MAX_TX_LEN = max(TX_LENGTHS.values())
-
 _DECODERS: dict[int, tuple[int, Callable[[bytes], Tx]]] = {
     TxType.DEPOSIT: (37, _dec_deposit),
     TxType.WITHDRAW: (122, _dec_withdraw),
@@ -637,6 +619,12 @@ _DECODERS: dict[int, tuple[int, Callable[[bytes], Tx]]] = {
     TxType.DELEVERAGE: (53, _dec_deleverage),
     TxType.SETTLE_POSITION: (25, _dec_settle),
 }
+
+
+TX_LENGTHS: dict[TxType, int] = {TxType(t): n for t, (n, _) in _DECODERS.items()}
+"""The exact length in bytes (type byte included) of every transaction type."""
+
+MAX_TX_LEN = max(TX_LENGTHS.values())
 
 
 def decode_tx(data: bytes) -> Tx:

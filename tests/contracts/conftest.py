@@ -9,10 +9,7 @@ rules (EIP-7623 calldata floor, EIP-7825 per-transaction cap) of today's L1.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,8 +19,9 @@ from ape.contracts import ContractContainer
 from web3 import Web3
 from web3.contract import Contract
 
+from optirollup.l1.anvil import Anvil
+
 ROOT = Path(__file__).resolve().parents[2]
-ANVIL = ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
 HARNESS_SOURCE = "contracts/test/MptHarness.vy"
 
 # ape-vyper runs the `vyper` found on PATH. Under a bare `.venv/bin/python -m pytest`
@@ -51,43 +49,11 @@ def mpt(mpt_harness_type: ContractContainer, accounts: Any) -> Any:
     return accounts[0].deploy(mpt_harness_type)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="session")
 def anvil_w3() -> Iterator[Web3]:
     """Start anvil on a free loopback port for the session; stop it by its own pid."""
-    if not ANVIL.is_file():
-        pytest.fail(f"anvil not found at {ANVIL}; run `make install` (npm ci) first")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [str(ANVIL), "--host", "127.0.0.1", "--port", str(port), "--silent"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{port}", request_kwargs={"timeout": 120}))
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                _ = w3.eth.chain_id
-                break
-            except Exception:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"anvil did not start on port {port} (exit code {proc.poll()})")
-                time.sleep(0.05)
-        yield w3
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with Anvil() as node:
+        yield Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 120}))
 
 
 @pytest.fixture(scope="session")
