@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 ANVIL := node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: install demo test test-long bench lint vectors clean
+.PHONY: install demo test test-long bench gas-doc lint vectors clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -35,6 +35,10 @@ test-long: install
 
 bench: install
 	$(PY) bench/stf_throughput.py
+
+# Regenerate docs/gas.md on a fresh anvil (deterministic: fixed genesis time, 12 s blocks).
+gas-doc: install
+	$(PY) bench/gas.py
 
 vectors: install
 	$(PY) tests/vectors/generate.py
