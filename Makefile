@@ -25,8 +25,9 @@ node_modules/.installed: package.json package-lock.json
 demo: install
 	$(VENV)/bin/optirollup demo
 
-# CI sample: hypothesis runs its "ci" profile (a few hundred examples per property).
-test: install
+# CI sample: lint and types first, then the suite with hypothesis's "ci" profile
+# (100 examples per property; tests marked slow are left to test-long).
+test: install lint
 	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} $(PY) -m pytest -q -m "not slow" -n 2
 
 # The long version: slow-marked tests included, hypothesis "long" profile (10,000+ examples).
@@ -45,6 +46,7 @@ vectors: install
 
 lint: install
 	$(VENV)/bin/ruff check optirollup challenger tests bench
+	$(VENV)/bin/ruff format --check --quiet optirollup challenger tests bench
 	$(VENV)/bin/mypy
 
 clean:

@@ -314,6 +314,7 @@ def _update(
     vals: Sequence[bytes],
     lo: int,
     hi: int,
+    cache: MutableMapping[bytes, _Node] | None = None,
 ) -> bytes:
     """Apply ``keys[lo:hi]`` to the subtree ``node`` rooted at nibble ``depth``; return its ref."""
     if node is None:
@@ -330,7 +331,9 @@ def _update(
             while j < hi and keys[j][depth] == nibble:
                 j += 1
             idx = _HEX_VALUE[nibble]
-            slots[idx] = _update(store, _load(store, slots[idx]), depth + 1, keys, vals, i, j)
+            slots[idx] = _update(
+                store, _load(store, slots[idx], cache), depth + 1, keys, vals, i, j, cache
+            )
             i = j
         return _commit(store, _encode_list(b"".join(slots)))
 
@@ -356,7 +359,9 @@ def _update(
         _shared_with_path(path, keys[lo], depth), _shared_with_path(path, keys[hi - 1], depth)
     )
     if shared == length:
-        child = _update(store, _load(store, payload), depth + length, keys, vals, lo, hi)
+        child = _update(
+            store, _load(store, payload, cache), depth + length, keys, vals, lo, hi, cache
+        )
         return _commit(store, _encode_extension(path, child))
 
     # Split: a branch at depth + shared; the old extension's remainder hangs off one slot.
@@ -372,8 +377,8 @@ def _update(
         while j < hi and keys[j][split] == nibble:
             j += 1
         if nibble == old_nibble:
-            sub = (_EXTENSION, rest, payload) if rest else _load(store, payload)
-            slots[_HEX_VALUE[nibble]] = _update(store, sub, split + 1, keys, vals, i, j)
+            sub = (_EXTENSION, rest, payload) if rest else _load(store, payload, cache)
+            slots[_HEX_VALUE[nibble]] = _update(store, sub, split + 1, keys, vals, i, j, cache)
             old_slot_done = True
         else:
             slots[_HEX_VALUE[nibble]] = _build(store, split + 1, keys, vals, i, j)
@@ -398,7 +403,12 @@ def _check_key(key: bytes) -> None:
         )
 
 
-def bulk_update(store: NodeStore, root: bytes, updates: Mapping[bytes, bytes]) -> bytes:
+def bulk_update(
+    store: NodeStore,
+    root: bytes,
+    updates: Mapping[bytes, bytes],
+    cache: MutableMapping[bytes, _Node] | None = None,
+) -> bytes:
     """Apply every write of ``updates`` to the trie at ``root`` and return the new root.
 
     Keys are 32-byte hashes, values non-empty bytes (the state never deletes; an empty value
@@ -406,9 +416,11 @@ def bulk_update(store: NodeStore, root: bytes, updates: Mapping[bytes, bytes]) -
     32 bytes or more) under their hash, and the root under its hash whatever its size, exactly
     as ``trie.HexaryTrie`` does. Nothing is ever deleted, so ``root`` stays readable. The result
     equals the root ``HexaryTrie`` reaches after setting the same keys one by one.
-    Raise ``MissingTrieNode`` if the store lacks a node on a path the batch touches.
+    ``cache`` (optional) is the same decoded-node cache :func:`get` takes; nodes are never
+    mutated, so reads and updates can share it. Raise ``MissingTrieNode`` if the store lacks a
+    node on a path the batch touches.
     """
-    node = _load_root(store, root)
+    node = _load_root(store, root, cache)
     if not updates:
         return root
     items: list[tuple[str, bytes]] = []
@@ -423,7 +435,7 @@ def bulk_update(store: NodeStore, root: bytes, updates: Mapping[bytes, bytes]) -
     items.sort()
     keys = [k for k, _ in items]
     vals = [v for _, v in items]
-    ref = _update(store, node, 0, keys, vals, 0, len(keys))
+    ref = _update(store, node, 0, keys, vals, 0, len(keys), cache)
     if len(ref) == 33 and ref[0] == _HASH_REF_PREFIX:
         return ref[1:]
     root_hash = keccak(ref)  # a short root is still stored under its hash

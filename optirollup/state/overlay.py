@@ -116,7 +116,7 @@ class StateOverlay:
         """Fold every dirty leaf into the trie and return the current state root."""
         if self._dirty:
             updates = {k: leaf.encode() for k, leaf in self._dirty.items()}
-            self._root = mpt.bulk_update(self._nodes, self._root, updates)
+            self._root = mpt.bulk_update(self._nodes, self._root, updates, self._node_cache)  # type: ignore[arg-type]
             self._dirty.clear()
         return self._root
 
