@@ -47,7 +47,8 @@ def demo() -> None:
     """Run the end-to-end demo (devnet, node, challenger, a disputed batch)."""
     click.echo(
         "make demo: not yet. The demo needs the node and the challenger, which do not exist yet.\n"
-        "What works today: `make test` (the protocol core and its vectors) and `make bench`."
+        "What works today: `make test` (protocol core, vectors, contracts and dispute games),\n"
+        "`make bench` (STF throughput) and `make gas-doc` (L1 gas figures)."
     )
 
 
