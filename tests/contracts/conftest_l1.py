@@ -29,7 +29,6 @@ from typing import Any
 
 import pytest
 from eth_abi import decode as abi_decode
-from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError
@@ -49,13 +48,14 @@ from optirollup.hashing import keccak
 from optirollup.l1.anvil import Anvil
 from optirollup.l1.contracts import Artifact, load
 from optirollup.l1.deploy import Deployment, L1Params, bind, deploy, devnet_params
+from optirollup.l1.gasprobe import Probe
 from optirollup.state import mpt
 from optirollup.state.keys import SYSTEM_KEY, account_key
 from optirollup.state.overlay import StateOverlay, genesis_root
 from optirollup.state.store import MemoryStore
 from optirollup.stf.batch import trace
 from optirollup.stf.context import BatchContext
-from optirollup.testkit import Signer, Trader, deposit_tx
+from optirollup.testkit import Signer, Trader
 from optirollup.units import MAX_COLLATERAL, U64_MAX
 
 ORACLE = Trader.of("oracle")
@@ -246,46 +246,8 @@ class L1:
         self, entries: Sequence[tuple[bytes, int]], sender: str | None = None
     ) -> list[bytes]:
         """Queue deposits ``(l2_account, amount)``; return their DEPOSIT transactions."""
-        if not entries:
-            return []
-        sender = sender or self.user
-        total = sum(amount for _, amount in entries)
-        self.tx(self.token.functions.mint(sender, total), sender)
-        self.tx(self.token.functions.approve(self.dep.vault, total), sender)
-        first = self.vault.functions.deposit_count().call()
-        nonce = self.w3.eth.get_transaction_count(sender, "pending")
-        calls = [
-            (
-                "eth_sendTransaction",
-                [
-                    {
-                        "from": sender,
-                        "to": self.dep.vault,
-                        "gas": hex(200_000),
-                        "nonce": hex(nonce + i),
-                        "data": self.vault.encode_abi(
-                            "deposit", [amount, to_checksum_address(account)]
-                        ),
-                    }
-                ],
-            )
-            for i, (account, amount) in enumerate(entries)
-        ]
-        # anvil handles a batch's calls in parallel, so with automine on a transaction can reach
-        # it before its predecessor and stay queued; pool them all, then mine.
-        self.node.rpc("evm_setAutomine", False)
-        try:
-            hashes = self.node.rpc_batch(calls)
-            for _ in range(len(entries) + 1):
-                status = self.node.rpc("txpool_status")
-                if int(status["pending"], 16) == 0 and int(status["queued"], 16) == 0:
-                    break
-                self.node.rpc("evm_mine")
-        finally:
-            self.node.rpc("evm_setAutomine", True)
-        assert self.w3.eth.get_transaction_receipt(hashes[-1])["status"] == 1
-        assert self.vault.functions.deposit_count().call() == first + len(entries)
-        return [deposit_tx(first + i, a, amount) for i, (a, amount) in enumerate(entries)]
+        probe = Probe(self.w3, self.node, self.dep)
+        return probe.queue_deposits(entries, sender or self.user)[0]
 
     def deposit_hashes(self, count: int | None = None) -> list[bytes]:
         """Return the Vault's first ``count`` (default: all) deposit hashes."""
