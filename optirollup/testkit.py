@@ -20,6 +20,7 @@ from optirollup.codec.tx import (
     message_hash,
 )
 from optirollup.hashing import keccak
+from optirollup.state.leaves import Market
 
 DEFAULT_DOMAIN = eip712.Domain(
     chain_id=31337, verifying_contract=bytes.fromhex("5fbdb2315678afecb367f032d93f642f64180aa3")
@@ -73,3 +74,23 @@ class Signer:
 def deposit_tx(index: int, account: bytes, amount: int) -> bytes:
     """Return an encoded DEPOSIT (its keccak is what the Vault records for the entry)."""
     return encode_tx(Deposit(index, account, amount))
+
+
+EXAMPLE_CALL = Market(
+    kind=1,
+    symbol=b"ETH-C3000".ljust(16, b"\x00"),
+    strike=3_000_000_000,
+    expiry=10**6,
+    lot_size=100_000,
+    tick_size=10_000,
+    im_ppm=200_000,
+    mm_ppm=100_000,
+    maker_fee_ppm=200,
+    taker_fee_ppm=500,
+    max_funding_ppm=10_000,
+    oracle_price=3_000_000_000,
+    option_mark=123_450_000,
+    oracle_time=100,
+)
+"""A call option market leaf as a later protocol version would list it (this version cannot):
+tests write it into the state directly to reach the non-perpetual branches of the rules."""

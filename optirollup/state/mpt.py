@@ -22,6 +22,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Mapping, MutableMapping, Sequence
 
+from optirollup.hashing import keccak
 from optirollup.state.store import (
     BadProof,
     CorruptTrieNode,
@@ -43,8 +44,6 @@ __all__ = [
 ]
 
 
-from optirollup.hashing import keccak  # noqa: E402
-
 KEY_SIZE = 32
 EMPTY_ROOT = keccak(b"\x80")
 """Root hash of the empty trie: keccak(rlp(b"")) = 0x56e81f...b421."""
@@ -62,6 +61,8 @@ _LEAF = 0
 _EXTENSION = 1
 _BRANCH = 2
 _Node = tuple[int, str, bytes | list[bytes]]
+DecodedNode = _Node
+"""A decoded trie node, as kept in the caches ``get`` and ``bulk_update`` take."""
 
 
 class _Malformed(ValueError):

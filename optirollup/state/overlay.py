@@ -42,7 +42,7 @@ class StateOverlay:
         self._base_root = root
         self._root = root
         self._cache: dict[bytes, Leaf | None] = {}
-        self._node_cache: dict[bytes, object] = {}  # decoded trie nodes by hash (immutable)
+        self._node_cache: dict[bytes, mpt.DecodedNode] = {}  # decoded nodes by hash (immutable)
         self._dirty: dict[bytes, Leaf] = {}
 
     # -- reads -------------------------------------------------------------------------------
@@ -51,7 +51,7 @@ class StateOverlay:
         try:
             leaf = self._cache[key]
         except KeyError:
-            raw = mpt.get(self._nodes, self._root, key, self._node_cache)  # type: ignore[arg-type]
+            raw = mpt.get(self._nodes, self._root, key, self._node_cache)
             leaf = decode(raw) if raw else None
             self._cache[key] = leaf
         return leaf  # type: ignore[return-value]
@@ -116,7 +116,7 @@ class StateOverlay:
         """Fold every dirty leaf into the trie and return the current state root."""
         if self._dirty:
             updates = {k: leaf.encode() for k, leaf in self._dirty.items()}
-            self._root = mpt.bulk_update(self._nodes, self._root, updates, self._node_cache)  # type: ignore[arg-type]
+            self._root = mpt.bulk_update(self._nodes, self._root, updates, self._node_cache)
             self._dirty.clear()
         return self._root
 

@@ -218,7 +218,7 @@ def _oracle_update(state: LeafState, tx: Tx, raw: bytes, ctx: BatchContext) -> N
         raise _Reject(Reason.STALE_TIME)
     if tx.price == 0 or (tx.mark != 0 if m.kind == MarketKind.PERP else tx.mark == 0):
         raise _Reject(Reason.BAD_PRICE)
-    state.set_market(tx.market, _replace_market(m, oracle_price=tx.price, option_mark=tx.mark,
+    state.set_market(tx.market, replace(m, oracle_price=tx.price, option_mark=tx.mark,
                                                  oracle_time=tx.time))  # fmt: skip
 
 
@@ -239,7 +239,7 @@ def _funding_tick(state: LeafState, tx: Tx, raw: bytes, ctx: BatchContext) -> No
     index = m.funding_index + tx.rate_ppm * m.oracle_price
     if abs(index) > MAX_FUNDING_INDEX:
         raise _Reject(Reason.RANGE)
-    state.set_market(tx.market, _replace_market(m, funding_index=index, funding_time=tx.time))
+    state.set_market(tx.market, replace(m, funding_index=index, funding_time=tx.time))
 
 
 def market_params_valid(tx: ListMarket) -> bool:
@@ -271,10 +271,6 @@ def _list_market(state: LeafState, tx: Tx, raw: bytes, ctx: BatchContext) -> Non
         Market(tx.kind, tx.symbol, tx.strike, tx.expiry, tx.lot_size, tx.tick_size, tx.im_ppm,
                tx.mm_ppm, tx.maker_fee_ppm, tx.taker_fee_ppm, tx.max_funding_ppm),
     )  # fmt: skip
-
-
-def _replace_market(m: Market, **changes: int) -> Market:
-    return replace(m, **changes)  # type: ignore[arg-type]
 
 
 # --- CANCEL / CANCEL_ALL -----------------------------------------------------------------------

@@ -11,6 +11,7 @@ import pytest
 from optirollup.state.leaves import Account, Market, Position
 from optirollup.stf import margin
 from optirollup.stf.margin import Risk
+from optirollup.testkit import EXAMPLE_CALL
 from optirollup.units import div_ceil, div_floor
 
 # --------------------------------------------------------------------------- rounding helpers
@@ -192,22 +193,7 @@ def test_a_fee_is_rounded_up(value: int, ppm: int, expected: int) -> None:
 
 
 def test_risk_of_a_multi_position_account_floors_equity_and_ceils_each_requirement() -> None:
-    call = Market(
-        kind=1,
-        symbol=b"ETH-C".ljust(16, b"\x00"),
-        strike=3_000_000_000,
-        expiry=10**6,
-        lot_size=100_000,
-        tick_size=10_000,
-        im_ppm=200_000,
-        mm_ppm=100_000,
-        maker_fee_ppm=0,
-        taker_fee_ppm=0,
-        max_funding_ppm=1,
-        oracle_price=3_000_000_000,
-        option_mark=123_450_000,
-        oracle_time=100,
-    )
+    call = EXAMPLE_CALL
     markets = {
         1: _perp(3_000_010_000, im_ppm=100_000, mm_ppm=50_000),
         2: _perp(60_000_070_000, im_ppm=50_000, mm_ppm=30_000),

@@ -15,8 +15,9 @@ from dataclasses import replace
 import pytest
 
 from optirollup.codec.tx import Fill, OrderFlags, Side, SignedOrder, TxType, encode_tx
-from optirollup.state.leaves import Account, Market, OrderState, Position
+from optirollup.state.leaves import Account, OrderState, Position
 from optirollup.stf import Party, Reason, Receipt
+from optirollup.testkit import EXAMPLE_CALL
 from optirollup.units import MAX_BALANCE, MAX_COLLATERAL, MAX_POSITION_SIZE
 
 M, T, N = Party.MAKER, Party.TAKER, Party.NONE
@@ -203,22 +204,7 @@ def _floor_taker(r) -> bytes:
 
 
 def _option_market(r) -> bytes:
-    call = Market(
-        kind=1,
-        symbol=b"ETH-C3000".ljust(16, b"\x00"),
-        strike=3_000_000_000,
-        expiry=10**6,
-        lot_size=100_000,
-        tick_size=10_000,
-        im_ppm=200_000,
-        mm_ppm=100_000,
-        maker_fee_ppm=200,
-        taker_fee_ppm=500,
-        max_funding_ppm=10_000,
-        oracle_price=3_000_000_000,
-        option_mark=120_000_000,
-        oracle_time=100,
-    )
+    call = replace(EXAMPLE_CALL, option_mark=120_000_000)
     r.put_market(7, call)
     return r.fill(r.maker(market=7, price=120_000_000), r.taker(market=7, price=120_000_000))
 

@@ -16,25 +16,10 @@ import pytest
 from optirollup.codec.tx import TxType
 from optirollup.state.leaves import Account, Market, Position
 from optirollup.stf import Reason, Receipt
+from optirollup.testkit import EXAMPLE_CALL
 from optirollup.units import MAX_FUNDING_INDEX
 
-CALL = Market(
-    kind=1,
-    symbol=b"ETH-C3000".ljust(16, b"\x00"),
-    strike=3_000_000_000,
-    expiry=10**6,
-    lot_size=100_000,
-    tick_size=10_000,
-    im_ppm=200_000,
-    mm_ppm=100_000,
-    maker_fee_ppm=200,
-    taker_fee_ppm=500,
-    max_funding_ppm=10_000,
-    oracle_price=3_000_000_000,
-    option_mark=123_450_000,
-    oracle_time=100,
-)
-"""A call option market, as a later protocol version would list it."""
+CALL = EXAMPLE_CALL
 
 ETH_PERP = Market(
     kind=0,
@@ -197,15 +182,6 @@ LIST_ORDER = [
 ]
 
 
-@pytest.mark.parametrize(("build", "reason"), LIST_ORDER)
-def test_the_earlier_listing_check_decides_when_two_fail(
-    rollup, build: Callable[..., bytes], reason: Reason
-) -> None:
-    out = rollup.apply(build(rollup))
-    assert out.receipt.reason is reason
-    assert not out.changed
-
-
 # --------------------------------------------------------------------------- ORACLE_UPDATE
 
 
@@ -308,15 +284,6 @@ ORACLE_ORDER = [
         id="stale_time_before_bad_price",
     ),
 ]
-
-
-@pytest.mark.parametrize(("build", "reason"), ORACLE_ORDER)
-def test_the_earlier_oracle_check_decides_when_two_fail(
-    rollup, build: Callable[..., bytes], reason: Reason
-) -> None:
-    out = rollup.apply(build(rollup))
-    assert out.receipt.reason is reason
-    assert not out.changed
 
 
 # --------------------------------------------------------------------------- FUNDING_TICK
@@ -487,8 +454,8 @@ FUNDING_ORDER = [
 ]
 
 
-@pytest.mark.parametrize(("build", "reason"), FUNDING_ORDER)
-def test_the_earlier_funding_check_decides_when_two_fail(
+@pytest.mark.parametrize(("build", "reason"), LIST_ORDER + ORACLE_ORDER + FUNDING_ORDER)
+def test_the_earlier_market_check_decides_when_two_fail(
     rollup, build: Callable[..., bytes], reason: Reason
 ) -> None:
     out = rollup.apply(build(rollup))
