@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 ANVIL := node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: install demo test test-long bench gas-doc lint vectors clean
+.PHONY: install demo test test-long test-steps-long bench gas-doc lint vectors clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -33,6 +33,12 @@ test: install lint
 # The long version: slow-marked tests included, hypothesis "long" profile (10,000+ examples).
 test-long: install
 	HYPOTHESIS_PROFILE=long $(PY) -m pytest -q -n 2
+
+# The long run of the on-chain step property alone: 10,000 random states and batches, every
+# transaction proven through the step runner on anvil (about 25 minutes on 2 cores).
+test-steps-long: install
+	HYPOTHESIS_PROFILE=long $(PY) -m pytest -q -n 2 --hypothesis-show-statistics \
+		tests/contracts/test_steps_property.py
 
 bench: install
 	$(PY) bench/stf_throughput.py

@@ -54,7 +54,7 @@ from optirollup.dispute.witness import StepInputs, build_step_witness, step_inpu
 from optirollup.hashing import keccak
 from optirollup.l1.anvil import Anvil, anvil_binary
 from optirollup.l1.contracts import load
-from optirollup.l1.deploy import L1Params, VerifierSpec, deploy, devnet_params
+from optirollup.l1.deploy import ALL_RULES, L1Params, deploy, devnet_params
 from optirollup.l1.gasprobe import (
     CHOOSE,
     Move,
@@ -72,15 +72,17 @@ from optirollup.state.store import MemoryStore
 from optirollup.stf.batch import execute
 from optirollup.stf.context import BatchContext
 from optirollup.stf.receipt import Receipt
-from optirollup.testkit import Signer, Trader
+from optirollup.testkit import WORST_CASE_BATCH_TIME, Signer, Trader, worst_case_steps
 
 ROOT = Path(__file__).resolve().parents[1]
 ORACLE = Trader.of("oracle")
 KS = (2, 4, 8, 16)
 SIZES = (1, 100, 1000)
 GAME_TXS = 1000
-CONTRACTS = ("Vault", "Rollup", "DisputeGame", "steps/DepositStep", "MockToken")
-DEPOSIT_SPEC = VerifierSpec("steps/DepositStep", ("vault",))
+CONTRACTS = (
+    "Vault", "Rollup", "DisputeGame", "steps/StepRunner", "steps/DepositRule",
+    "steps/WithdrawRule", "steps/MarketRule", "steps/FillRule", "steps/CancelRule", "MockToken",
+)  # fmt: skip
 MARKET, LOT, TICK, PRICE = 1, 100_000, 10_000, 3_000_000_000
 MIX_PATTERN = ("FILL",) * 7 + ("CANCEL", "ORACLE_UPDATE", "DEPOSIT")
 """Transaction types of the mixed batches, repeating: 70% FILL, 10% each of the others."""
@@ -129,14 +131,12 @@ class Env:
         self.carol, self.user, self.keeper = a[4], a[5], a[6]
 
     def stack(self, *, k: int = 2, genesis: bytes | None = None) -> Probe:
-        """Deploy MockToken, Vault, Rollup, DisputeGame(k) and the DEPOSIT verifier; stake."""
+        """Deploy MockToken, Vault, Rollup, DisputeGame(k), every rule and the runner; stake."""
         if genesis is None:
-            params = devnet_params(
-                ORACLE.address, proposer=self.proposer, k=k, verifiers={1: DEPOSIT_SPEC}
-            )
+            params = devnet_params(ORACLE.address, proposer=self.proposer, k=k, verifiers=ALL_RULES)
         else:
             params = L1Params(
-                genesis_root=genesis, proposer=self.proposer, k=k, verifiers={1: DEPOSIT_SPEC}
+                genesis_root=genesis, proposer=self.proposer, k=k, verifiers=ALL_RULES
             )
         probe = Probe(self.w3, self.node, deploy(self.w3, self.deployer, params))
         probe.send(probe.rollup.functions.stake(), self.proposer, value=params.proposer_bond)
@@ -501,7 +501,7 @@ def section3(env: Env, n_accounts: int) -> Section3:
     i0, _ = propose(p, env, root, trace0[-1], txs0, t)
     i1, _ = propose(p, env, trace0[-1], trace1[-1], [deposits[2]], t)
 
-    verifier = load("steps/DepositStep")
+    verifier = load("steps/StepRunner")
     vcontract = env.w3.eth.contract(address=to_checksum_address(p.dep.verifiers[1]),
                                     abi=verifier.abi)  # fmt: skip
     rows: list[StepRow] = []
@@ -548,6 +548,71 @@ def section3(env: Env, n_accounts: int) -> Section3:
     for name, g in gas.items():
         say(f"   {name:<70} {g:>10,}")
     return Section3(n_accounts, build_seconds, rows, gas, len(proof), withdraw_gas)
+
+
+# --------------------------------------------------------------------------- 5. worst cases
+
+
+@dataclass
+class WorstRow:
+    """The costliest step of one transaction type."""
+
+    what: str
+    reason: str
+    reads: int
+    writes: int
+    witness: int
+    direct: int
+    game: int
+
+
+@dataclass
+class Section5:
+    """Worst-case steps of every type at the large state."""
+
+    accounts: int
+    build_seconds: float
+    rows: list[WorstRow]
+
+
+def section5(env: Env, n_accounts: int) -> Section5:
+    """The costliest step of every type (testkit.worst_case_steps) among ``n_accounts``."""
+    say(f"5. worst-case steps at {n_accounts:,} accounts: building the state")
+    t_build = time.perf_counter()
+    leaves = worst_case_steps(n_accounts).leaves
+    store = MemoryStore()
+    root = mpt.bulk_update(store, mpt.EMPTY_ROOT, leaves)
+    build_seconds = time.perf_counter() - t_build
+    p = env.stack(genesis=root)
+    case = worst_case_steps(n_accounts, Signer(domain(p)))  # signed for this deployment
+    assert case.leaves == leaves
+    deposits, _ = p.queue_deposits([case.deposit], env.user)
+    assert deposits[0] == case.steps[0][1]
+    ctx = BatchContext(WORST_CASE_BATCH_TIME, separator(p), [bytes(keccak(deposits[0]))])
+    runner = env.w3.eth.contract(address=to_checksum_address(p.dep.verifiers[1]),
+                                 abi=load("steps/StepRunner").abi)  # fmt: skip
+    model = Model(store, root)
+    rows: list[WorstRow] = []
+    for what, tx in case.steps:
+        pre = model.root
+        built = build_step_witness(store, pre, tx, ctx)
+        trace, _ = model.run([tx], ctx)
+        assert trace[-1] == built.post_root
+        witness = built.encode()
+        data = bytes.fromhex(runner.encode_abi("step", [pre, tx, ctx.batch_time, 1, witness])[2:])
+        direct = p.send_data(runner.address, data, env.keeper)
+        index, _ = propose(p, env, pre, built.post_root, [tx], ctx.batch_time)
+        game_id, _ = p.open_game(index, env.alice)
+        bisect_to_step(p, game_id, trace, target_choice(0))
+        inputs = step_inputs(store, pre, [tx], 0, ctx)
+        post, rg = p.step(game_id, inputs.tx, inputs.tx_proof, inputs.witness, env.keeper)
+        assert post == built.post_root and p.winner(rg) == env.proposer
+        rows.append(WorstRow(what, built.receipt.reason.name, len(built.reads),
+                             len(built.writes), len(witness), int(direct["gasUsed"]),
+                             int(rg["gasUsed"])))  # fmt: skip
+        say(f"   {what}: witness {len(witness):,} bytes; runner directly "
+            f"{int(direct['gasUsed']):,} gas; DisputeGame.step {int(rg['gasUsed']):,} gas")  # fmt: skip
+    return Section5(n_accounts, build_seconds, rows)
 
 
 # --------------------------------------------------------------------------- 4. full games
@@ -660,6 +725,7 @@ def render(
     s2: Section2,
     s3: Section3,
     games: list[GameRow],
+    s5: Section5,
     seconds: float,
 ) -> str:
     """Return docs/gas.md."""
@@ -683,8 +749,9 @@ def render(
         "Parameters (devnet defaults, `docs/l1.md`): challenge window "
         f"{p.challenge_window} s, proposer bond {p.proposer_bond / 10**18:g} ETH, challenger "
         f"bond {p.challenger_bond / 10**18:g} ETH, game clock {p.game_clock} s, clock extension "
-        f"{p.clock_extension} s, k = 2 unless stated; the DEPOSIT verifier "
-        "(`contracts/steps/DepositStep.vy`) is registered. Anvil's dev accounts play the "
+        f"{p.clock_extension} s, k = 2 unless stated; the step runner "
+        "(`contracts/steps/StepRunner.vy`) is registered for every type, over the rule "
+        "contracts of `optirollup.l1.deploy.ALL_RULES`. Anvil's dev accounts play the "
         "proposer, challengers, depositor and a keeper (the sender of `finalize`, `timeout`, "
         "`close_void`, `withdraw`).",
         "",
@@ -862,7 +929,7 @@ def render(
         f"{s3.build_seconds:.1f} s and used as the genesis root of a deployment. Batch 0 = "
         "DEPOSIT to a new account, DEPOSIT to an existing account, WITHDRAW; batch 1 = one "
         "DEPOSIT. Witnesses from `optirollup.dispute.witness`. *verifier directly*: "
-        "`DepositStep.step` sent as a transaction; *through the game*: `DisputeGame.step` at the "
+        "`StepRunner.step` sent as a transaction; *through the game*: `DisputeGame.step` at the "
         "end of an honest batch's game (asserter wins), which adds the transaction's inclusion "
         "proof and the game's bookkeeping.",
         "",
@@ -912,6 +979,35 @@ def render(
         f"Proposing the {GAME_TXS:,}-DEPOSIT batch itself (the deployment's first batch): "
         f"{span(proposals)} gas.",
         "",
+        f"## 5. The costliest step of every type at {s5.accounts:,} accounts",
+        "",
+        "The worst cases of `optirollup.testkit.worst_case_steps`: seventeen listed markets; "
+        "three accounts at the position limit (8 positions each, every funding snapshot behind "
+        "its market's index, every signed field negative: the longest leaves) among "
+        f"{s5.accounts:,} further accounts (state built in {s5.build_seconds:.1f} s and used as "
+        "the genesis root). Each transaction is proposed as a batch of its own, in the order "
+        "below (each on the state the previous one left); a challenger opens a game on it and "
+        "plays it to the step, which the (honest) asserter wins. *runner directly*: "
+        "`StepRunner.step` sent as a transaction; *through the game*: `DisputeGame.step`.",
+        "",
+    ]
+    rows5 = [
+        [r.what, r.reason, f"{r.reads} / {r.writes}", n(r.witness), n(r.direct), n(r.game),
+         pct(r.game, 10_000_000)]
+        for r in s5.rows
+    ]  # fmt: skip
+    out += table(
+        ["step", "outcome", "reads / writes", "witness bytes", "runner directly",
+         "through DisputeGame.step", "of the 10M bound"],
+        rows5, "  rrrrr",
+    )  # fmt: skip
+    worst = max(s5.rows, key=lambda r: r.game)
+    out += [
+        "",
+        f"The costliest step is {worst.what}: {n(worst.game)} gas through the game, "
+        f"{n(10_000_000 - worst.game)} under the 10,000,000 bound "
+        f"({10_000_000 / worst.game:.1f}x headroom) and under EIP-7825's 16,777,216 cap.",
+        "",
     ]
     return "\n".join(out)
 
@@ -947,6 +1043,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         s2 = section2(env, s1)
         s3 = section3(env, args.accounts)
         games = section4(env)
+        s5 = section5(env, args.accounts)
     seconds = time.perf_counter() - started
     cmd = ".venv/bin/python bench/gas.py" + (
         f" --accounts {args.accounts}" if args.accounts != 100_000 else ""
@@ -962,7 +1059,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{c.rsplit('/', 1)[-1]} {load(c).source_hash[:8]}" for c in CONTRACTS
         ),
     }
-    doc = render(meta, s1, s2, s3, games, seconds)
+    doc = render(meta, s1, s2, s3, games, s5, seconds)
     args.out.write_text(doc + "\n")
     print()
     print(doc)

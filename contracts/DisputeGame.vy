@@ -136,11 +136,12 @@ event Frozen:
 MAX_K: constant(uint256) = 16
 # Longest transaction (MAX_FRAMED_TX_LEN).
 MAX_TX_LEN: constant(uint256) = txroot.MAX_TX_LEN
-# Longest witness `step` forwards to a verifier. Vyper copies the argument into
-# memory sized to this declared maximum, so every step pays for it: 128 KiB cost
-# ~143k gas per step against 32 KiB. 32 KiB holds a DEPOSIT witness with room to
-# spare (6.5 KB at 100,000 accounts); verifiers with larger witnesses raise it.
-MAX_WITNESS: constant(uint256) = 32768
+# Longest witness `step` forwards to a verifier: the step runner's
+# (`steps/StepRunner.vy`), whose FILL witnesses reach about 90 KB at 10^6
+# leaves. Vyper copies the argument into memory sized to this declared
+# maximum, so every step pays for it (about 100k gas over 32 KiB), and a
+# step transaction must stay under the 128 KiB transaction-pool limit.
+MAX_WITNESS: constant(uint256) = 114688
 
 # Phases.
 BISECT: constant(uint8) = 1

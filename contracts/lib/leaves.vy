@@ -1,17 +1,19 @@
 # pragma version ~=0.4.3
 """
-@title State keys and leaves: keys, and RLP decoding/encoding of account and system leaves
+@title State keys and leaves: keys, and RLP decoding/encoding of every leaf kind
 @license MIT
 @notice The Vyper twin of optirollup/state/keys.py and optirollup/state/leaves.py
-        (protocol §2.2-§2.5): the trie key of every leaf kind, and the account
-        and system leaves as structs, decoded strictly and encoded byte for byte
-        as the reference does. Stateless, so a contract only `import`s it.
+        (protocol §2.2-§2.5): the trie key of every leaf kind, and the account,
+        system, market, order and withdrawal leaves as structs, decoded strictly
+        and encoded byte for byte as the reference does. Stateless, so a
+        contract only `import`s it.
 @dev Encoding (protocol §2.3): every leaf is an RLP list; unsigned integers
      are RLP scalars (big-endian, no leading zero, 0 is 0x80); signed fields
      (collateral, position size and funding snapshot) are the scalar of their
      256-bit two's complement, so a negative value always takes 32 bytes;
-     addresses are 20-byte strings.
-     Decoding is as strict as `Account.decode` / `System.decode`: canonical RLP
+     a boolean is the scalar 0 or 1; addresses are 20-byte strings and the
+     market symbol a 16-byte string.
+     Decoding is as strict as the reference's `decode` methods: canonical RLP
      only (the header checks are `rlp.item`'s), no scalar with a leading zero
      or longer than 32 bytes, exact item counts and string lengths, every
      field in its range, at most MAX_POSITIONS positions, no zero size,
@@ -19,9 +21,13 @@
      "rlp: <reason>" for a bad header): a leaf under a root reachable from
      genesis always decodes (protocol §2.3), so a leaf that does not is a
      corrupt witness, never a reason to return a root.
+     The flat leaves (system, market, order, withdrawal) share one decoder,
+     `_flat`, driven by their fields' kinds packed in one word: one copy of
+     the checks in a contract, however many of these leaves it decodes.
      Sizes: the longest account leaf is ACCOUNT_MAX = 662 bytes (8 positions,
      every signed field negative, every unsigned field at its maximum); the
-     longest system leaf is SYSTEM_MAX = 75 bytes.
+     longest market, system, withdrawal and order leaves are MARKET_MAX =
+     160, SYSTEM_MAX = 75, WITHDRAWAL_MAX = 52 and ORDER_MAX = 11 bytes.
 """
 
 from . import rlp
@@ -41,8 +47,15 @@ MAX_BALANCE: constant(uint256) = 2**127 - 1
 POSITION_MAX: constant(uint256) = 73
 ACCOUNT_MAX: constant(uint256) = 662
 SYSTEM_MAX: constant(uint256) = 75
-# The longest leaf of any kind (a market leaf is at most 160 bytes, an order
-# or a withdrawal leaf less): decoders take values of this type.
+# A market is a header (2: the payload is 158 > 55 bytes) + u8 kind (2) +
+# symbol (17) + nine u64 (9 each, 81) + five u32 (5 each, 25) + funding
+# index (33): 160.
+MARKET_MAX: constant(uint256) = 160
+# An order is a header (1) + u64 filled (9) + the boolean (1): 11.
+ORDER_MAX: constant(uint256) = 11
+# A withdrawal is a header (1) + two addresses (21 each) + u64 amount (9): 52.
+WITHDRAWAL_MAX: constant(uint256) = 52
+# The longest leaf of any kind: decoders take values of this type.
 LEAF_MAX: constant(uint256) = ACCOUNT_MAX
 
 # keccak256(0x04): the key of the single system leaf (protocol §2.2).
@@ -59,6 +72,43 @@ _WITHDRAWAL_PREFIX: constant(bytes1) = 0x05
 _BUF: constant(uint256) = LEAF_MAX + 32
 # The encoding of one position before narrowing: concat adds up maxima.
 _POSITION_ITEM: constant(uint256) = 3 + 3 * 33
+
+# Field kinds for `_flat`, one byte per item, item i at bits 8i..8i+7: a
+# scalar of at most that many bits (_SIGNED = 0: any scalar, a signed field
+# the caller checks), or 0x80 + n, a string of exactly n bytes (the byte is
+# the string's RLP header).
+_SIGNED: constant(uint256) = 0
+_BOOL: constant(uint256) = 1
+_U8: constant(uint256) = 8
+_U32: constant(uint256) = 32
+_U64: constant(uint256) = 64
+_U127: constant(uint256) = 127
+_SYMBOL: constant(uint256) = 128 + 16
+_ADDRESS: constant(uint256) = 128 + 20
+_SYSTEM_KINDS: constant(uint256) = _ADDRESS | _U64 << 8 | _U64 << 16 | _U127 << 24 | _U127 << 32
+_MARKET_KINDS: constant(uint256) = (
+    _U8
+    | _SYMBOL << 8
+    | _U64 << 16  # strike
+    | _U64 << 24  # expiry
+    | _U64 << 32  # lot size
+    | _U64 << 40  # tick size
+    | _U32 << 48  # im
+    | _U32 << 56  # mm
+    | _U32 << 64  # maker fee
+    | _U32 << 72  # taker fee
+    | _U32 << 80  # max funding
+    | _U64 << 88  # oracle price
+    | _U64 << 96  # option mark
+    | _U64 << 104  # oracle time
+    | _SIGNED << 112  # funding index
+    | _U64 << 120  # funding time
+    | _U64 << 128  # settlement price
+)
+_ORDER_KINDS: constant(uint256) = _U64 | _BOOL << 8
+_WITHDRAWAL_KINDS: constant(uint256) = _ADDRESS | _ADDRESS << 8 | _U64 << 16
+# The most items of a flat leaf (a market's 17).
+_FLAT_MAX: constant(uint256) = 17
 
 
 struct Position:
@@ -86,6 +136,40 @@ struct System:
     next_withdrawal_id: uint64
     fee_balance: uint256
     insurance_balance: uint256
+
+
+struct Market:
+    # 0 perpetual, 1 call, 2 put (only 0 is written in v1).
+    kind: uint8
+    # ASCII, right-padded with zero bytes (not validated).
+    symbol: bytes16
+    strike: uint64
+    expiry: uint64
+    lot_size: uint64
+    tick_size: uint64
+    im_ppm: uint32
+    mm_ppm: uint32
+    maker_fee_ppm: uint32
+    taker_fee_ppm: uint32
+    max_funding_ppm: uint32
+    oracle_price: uint64
+    option_mark: uint64
+    oracle_time: uint64
+    # |funding_index| <= MAX_FUNDING_INDEX.
+    funding_index: int256
+    funding_time: uint64
+    settlement_price: uint64
+
+
+struct OrderState:
+    filled: uint64
+    cancelled: bool
+
+
+struct Withdrawal:
+    account: address
+    recipient: address
+    amount: uint64
 
 
 # --------------------------------------------------------------------------- keys
@@ -269,37 +353,14 @@ def decode_system(data: Bytes[LEAF_MAX]) -> System:
     @param data The leaf's bytes.
     @return The system leaf.
     """
-    buf: Bytes[_BUF] = concat(data, empty(bytes32))
-    end: uint256 = len(data)
-    is_list: bool = False
-    start: uint256 = 0
-    size: uint256 = 0
-    is_list, start, size = rlp.item(extract32(buf, 0), 0, end)
-    self._check(is_list and start + size == end)
-    s: System = empty(System)
-    pos: uint256 = start
-    for i: uint256 in range(5):
-        is_list, start, size = rlp.item(extract32(buf, pos), pos, end)
-        word: bytes32 = extract32(buf, start)
-        pos = start + size
-        if i == 0:
-            s.oracle = self._address(is_list, word, size)
-            continue
-        x: uint256 = self._uint(is_list, word, size)
-        if i < 3:
-            self._check(x <= convert(max_value(uint64), uint256))
-            if i == 1:
-                s.next_deposit_index = convert(x, uint64)
-            else:
-                s.next_withdrawal_id = convert(x, uint64)
-        else:
-            self._check(x <= MAX_BALANCE)
-            if i == 3:
-                s.fee_balance = x
-            else:
-                s.insurance_balance = x
-    self._check(pos == end)
-    return s
+    v: uint256[_FLAT_MAX] = self._flat(data, 5, _SYSTEM_KINDS)
+    return System(
+        oracle=convert(convert(v[0], uint160), address),
+        next_deposit_index=convert(v[1], uint64),
+        next_withdrawal_id=convert(v[2], uint64),
+        fee_balance=v[3],
+        insurance_balance=v[4],
+    )
 
 
 @internal
@@ -322,7 +383,195 @@ def encode_system(s: System) -> Bytes[SYSTEM_MAX]:
     return convert(concat(rlp.list_header(len(payload)), payload), Bytes[SYSTEM_MAX])
 
 
+# --------------------------------------------------------------------------- markets
+
+
+@internal
+@pure
+def decode_market(data: Bytes[LEAF_MAX]) -> Market:
+    """
+    @notice Decode and validate a market leaf `rlp([17 fields])`.
+    @dev Strict as `Market.decode`: only the encoding ranges (u8, u32, u64,
+         ±MAX_FUNDING_INDEX) are checked, the parameter ranges are LIST_MARKET's
+         (protocol §2.4); reverts "leaves: ..." or "rlp: ...".
+    @param data The leaf's bytes (not empty: an absent market is not listed).
+    @return The market.
+    """
+    v: uint256[_FLAT_MAX] = self._flat(data, 17, _MARKET_KINDS)
+    return Market(
+        kind=convert(v[0], uint8),
+        symbol=convert(convert(v[1], uint128), bytes16),
+        strike=convert(v[2], uint64),
+        expiry=convert(v[3], uint64),
+        lot_size=convert(v[4], uint64),
+        tick_size=convert(v[5], uint64),
+        im_ppm=convert(v[6], uint32),
+        mm_ppm=convert(v[7], uint32),
+        maker_fee_ppm=convert(v[8], uint32),
+        taker_fee_ppm=convert(v[9], uint32),
+        max_funding_ppm=convert(v[10], uint32),
+        oracle_price=convert(v[11], uint64),
+        option_mark=convert(v[12], uint64),
+        oracle_time=convert(v[13], uint64),
+        funding_index=self._signed(v[14], MAX_FUNDING_INDEX),
+        funding_time=convert(v[15], uint64),
+        settlement_price=convert(v[16], uint64),
+    )
+
+
+@internal
+@pure
+def encode_market(m: Market) -> Bytes[MARKET_MAX]:
+    """
+    @notice Return the RLP encoding of a market leaf, byte for byte as
+            `Market.encode()` (the funding index as 256-bit two's complement).
+    @param m The market (funding index within ±MAX_FUNDING_INDEX).
+    @return `rlp([kind, symbol, strike, expiry, lotSize, tickSize, imPpm, mmPpm,
+            makerFeePpm, takerFeePpm, maxFundingPpm, oraclePrice, optionMark,
+            oracleTime, fundingIndex, fundingTime, settlementPrice])`.
+    """
+    payload: Bytes[17 + 16 * 33] = concat(
+        self._uint_item(convert(m.kind, uint256)),
+        b"\x90",
+        m.symbol,
+        self._uint_item(convert(m.strike, uint256)),
+        self._uint_item(convert(m.expiry, uint256)),
+        self._uint_item(convert(m.lot_size, uint256)),
+        self._uint_item(convert(m.tick_size, uint256)),
+        self._uint_item(convert(m.im_ppm, uint256)),
+        self._uint_item(convert(m.mm_ppm, uint256)),
+        self._uint_item(convert(m.maker_fee_ppm, uint256)),
+        self._uint_item(convert(m.taker_fee_ppm, uint256)),
+        self._uint_item(convert(m.max_funding_ppm, uint256)),
+        self._uint_item(convert(m.oracle_price, uint256)),
+        self._uint_item(convert(m.option_mark, uint256)),
+        self._uint_item(convert(m.oracle_time, uint256)),
+        self._int_item(m.funding_index),
+        self._uint_item(convert(m.funding_time, uint256)),
+        self._uint_item(convert(m.settlement_price, uint256)),
+    )
+    # Narrowing cast (reverts if longer; an in-range market never is).
+    return convert(concat(rlp.list_header(len(payload)), payload), Bytes[MARKET_MAX])
+
+
+# --------------------------------------------------------------------------- orders
+
+
+@internal
+@pure
+def decode_order(data: Bytes[LEAF_MAX]) -> OrderState:
+    """
+    @notice Decode and validate an order leaf `rlp([filled, cancelled])`.
+    @dev Strict as `OrderState.decode` (`cancelled` is the scalar 0 or 1);
+         reverts "leaves: ..." or "rlp: ...".
+    @param data The leaf's bytes (not empty: an absent order reads as
+           `empty(OrderState)`, protocol §2.5).
+    @return The order state.
+    """
+    v: uint256[_FLAT_MAX] = self._flat(data, 2, _ORDER_KINDS)
+    return OrderState(filled=convert(v[0], uint64), cancelled=v[1] == 1)
+
+
+@internal
+@pure
+def encode_order(o: OrderState) -> Bytes[ORDER_MAX]:
+    """
+    @notice Return the RLP encoding of an order leaf, byte for byte as
+            `OrderState.encode()`.
+    @param o The order state.
+    @return `rlp([filled, cancelled])` (`cancelled` as the scalar 0 or 1).
+    """
+    payload: Bytes[33 + 1] = concat(
+        self._uint_item(convert(o.filled, uint256)), b"\x01" if o.cancelled else b"\x80"
+    )
+    return convert(concat(rlp.list_header(len(payload)), payload), Bytes[ORDER_MAX])
+
+
+# --------------------------------------------------------------------------- withdrawals
+
+
+@internal
+@pure
+def decode_withdrawal(data: Bytes[LEAF_MAX]) -> Withdrawal:
+    """
+    @notice Decode and validate a withdrawal leaf `rlp([account, recipient, amount])`.
+    @dev Strict as `Withdrawal.decode` (an amount of 0 decodes, as there);
+         reverts "leaves: ..." or "rlp: ...".
+    @param data The leaf's bytes.
+    @return The withdrawal.
+    """
+    v: uint256[_FLAT_MAX] = self._flat(data, 3, _WITHDRAWAL_KINDS)
+    return Withdrawal(
+        account=convert(convert(v[0], uint160), address),
+        recipient=convert(convert(v[1], uint160), address),
+        amount=convert(v[2], uint64),
+    )
+
+
+@internal
+@pure
+def encode_withdrawal(w: Withdrawal) -> Bytes[WITHDRAWAL_MAX]:
+    """
+    @notice Return the RLP encoding of a withdrawal leaf, byte for byte as
+            `Withdrawal.encode()`.
+    @param w The withdrawal.
+    @return `rlp([account, recipient, amount])`.
+    """
+    payload: Bytes[21 + 21 + 33] = concat(
+        self._address_item(w.account),
+        self._address_item(w.recipient),
+        self._uint_item(convert(w.amount, uint256)),
+    )
+    return convert(concat(rlp.list_header(len(payload)), payload), Bytes[WITHDRAWAL_MAX])
+
+
 # --------------------------------------------------------------------------- fields
+
+
+@internal
+@pure
+def _flat(data: Bytes[LEAF_MAX], n: uint256, kinds: uint256) -> uint256[_FLAT_MAX]:
+    """
+    @notice Decode a leaf that is a flat RLP list of exactly `n` scalars and
+            strings, checking each against its kind.
+    @dev Kind i is byte i of `kinds` (the `_U64`-style constants): a scalar
+         of at most that many bits (canonical, see `_uint`; `_SIGNED` takes
+         any, the caller then checks it with `_signed`) or 0x80 + k, a
+         string of exactly k bytes, returned as a big-endian integer. Fewer
+         items revert "rlp: out of bounds", more "leaves: malformed leaf".
+         The list header is read by the loop's first pass: every call site
+         of `rlp.item` and `extract32` adds code.
+    @param data The leaf's bytes.
+    @param n The number of items, at most _FLAT_MAX.
+    @param kinds The items' kinds, packed.
+    @return The items' values (the first `n`; the rest are 0).
+    """
+    buf: Bytes[_BUF] = concat(data, empty(bytes32))
+    end: uint256 = len(data)
+    pos: uint256 = 0
+    out: uint256[_FLAT_MAX] = empty(uint256[_FLAT_MAX])
+    # Pass 0 reads the list, pass i its item i - 1.
+    for i: uint256 in range(n + 1, bound=_FLAT_MAX + 1):
+        is_list: bool = False
+        start: uint256 = 0
+        size: uint256 = 0
+        is_list, start, size = rlp.item(extract32(buf, pos), pos, end)
+        word: bytes32 = extract32(buf, start)
+        pos = start + size
+        if i == 0:
+            self._check(is_list and pos == end)
+            pos = start
+            continue
+        kind: uint256 = (kinds >> (8 * i - 8)) & 255
+        if kind >= 128:
+            self._check(not is_list and size == kind - 128)
+            out[i - 1] = convert(word, uint256) >> (8 * (32 - size))
+        else:
+            x: uint256 = self._uint(is_list, word, size)
+            self._check(kind == _SIGNED or x >> kind == 0)
+            out[i - 1] = x
+    self._check(pos == end)
+    return out
 
 
 @internal

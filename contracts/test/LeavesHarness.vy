@@ -2,9 +2,9 @@
 """
 @title Test harness for the state-leaf library
 @license MIT
-@notice Exposes `lib/leaves.vy` to tests (fuzzed against
-        optirollup/state/leaves.py); deployed nowhere else. Pure: no state,
-        no external calls.
+@notice Exposes `lib/leaves.vy` (keys and every leaf kind) to tests
+        (fuzzed against optirollup/state/leaves.py); deployed nowhere else.
+        Pure: no state, no external calls.
 """
 
 from ..lib import leaves
@@ -72,3 +72,69 @@ def keys(addr: address, order_hash: bytes32, market: uint32, withdrawal_id: uint
         leaves.withdrawal_key(withdrawal_id),
         leaves.SYSTEM_KEY,
     ]
+
+
+@external
+@pure
+def decode_market(data: Bytes[leaves.LEAF_MAX]) -> leaves.Market:
+    """
+    @notice Decode and validate a market leaf.
+    @param data The leaf's bytes.
+    @return The market.
+    """
+    return leaves.decode_market(data)
+
+
+@external
+@pure
+def encode_market(m: leaves.Market) -> Bytes[leaves.MARKET_MAX]:
+    """
+    @notice Encode a market leaf.
+    @param m The market.
+    @return Its RLP encoding.
+    """
+    return leaves.encode_market(m)
+
+
+@external
+@pure
+def decode_order(data: Bytes[leaves.LEAF_MAX]) -> leaves.OrderState:
+    """
+    @notice Decode and validate an order leaf.
+    @param data The leaf's bytes.
+    @return The order state.
+    """
+    return leaves.decode_order(data)
+
+
+@external
+@pure
+def encode_order(o: leaves.OrderState) -> Bytes[leaves.ORDER_MAX]:
+    """
+    @notice Encode an order leaf.
+    @param o The order state.
+    @return Its RLP encoding.
+    """
+    return leaves.encode_order(o)
+
+
+@external
+@pure
+def decode_withdrawal(data: Bytes[leaves.LEAF_MAX]) -> leaves.Withdrawal:
+    """
+    @notice Decode and validate a withdrawal leaf.
+    @param data The leaf's bytes.
+    @return The withdrawal.
+    """
+    return leaves.decode_withdrawal(data)
+
+
+@external
+@pure
+def encode_withdrawal(w: leaves.Withdrawal) -> Bytes[leaves.WITHDRAWAL_MAX]:
+    """
+    @notice Encode a withdrawal leaf.
+    @param w The withdrawal.
+    @return Its RLP encoding.
+    """
+    return leaves.encode_withdrawal(w)

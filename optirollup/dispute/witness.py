@@ -9,22 +9,22 @@ that records every first read and every write, then cuts the proofs out of the n
 
 Witness format (normative: ``docs/l1.md``, "Step witnesses")::
 
-    witness := proof*                          (no count: the rule decides how many it reads)
+    witness := u8 r ‖ read^r ‖ proof^w         (r ≤ MAX_READS)
+    read    := key (32 bytes) ‖ proof          (against the pre-state root)
     proof   := u8 node_count ‖ node*           (node_count ≤ MAX_PROOF_NODES)
     node    := u16 length ‖ bytes              (1 ≤ length ≤ MAX_NODE; big-endian length)
 
-The proofs are, in order:
-
-1. one per leaf **read**, in the order the reference first reads it, against the pre-state root
-   (an exclusion proof for an absent leaf); a leaf read after the transaction wrote it needs no
-   proof;
-2. one per leaf **written**, in the order the reference first writes it, each against the root
-   after the writes before it, **except the first write when its key was read**: the root is
-   still the pre-state root, so the verifier reuses that read's proof.
+The step runner (``contracts/steps/StepRunner.vy``) proves every read against the pre-state root
+and hands the leaves to the transaction's rule contract, which must read exactly those. The
+reads are the leaves the reference first reads, in that order (an exclusion proof for an absent
+leaf; a leaf read after the transaction wrote it needs no proof). Then one proof per leaf
+**written**, in the order the reference first writes it, each against the root after the writes
+before it, **except the first write when its key was read**: the root is still the pre-state
+root, so the runner reuses that read's proof.
 
 Leaf values travel inside the proofs (the leaf node holds the value), never separately. A
 transaction that fails a check reads only the leaves before that check and writes nothing; a
-transaction that reads nothing (MALFORMED, reserved, an unknown deposit) has the empty witness.
+transaction that reads nothing (MALFORMED, an unknown deposit) has the witness ``b"\x00"``.
 
 This module is pure: no web3, no disk, no clock. :func:`step_inputs` adds the transaction's
 inclusion proof for ``DisputeGame.step``.
@@ -32,7 +32,7 @@ inclusion proof for ``DisputeGame.step``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from optirollup.codec.batch import tx_proof
@@ -50,6 +50,7 @@ from optirollup.stf.transition import apply
 __all__ = [
     "MAX_NODE",
     "MAX_PROOF_NODES",
+    "MAX_READS",
     "MAX_VALUE",
     "MAX_WITNESS",
     "BadWitness",
@@ -73,8 +74,11 @@ MAX_PROOF_NODES = 65
 MAX_VALUE = 672
 """Longest leaf value the on-chain MPT library reads or writes (``mpt.vy`` ``MAX_VALUE``)."""
 
-MAX_WITNESS: Mapping[int, int] = {TxType.DEPOSIT: 32_768}
-"""The declared witness maximum of each deployed step verifier, by transaction type."""
+MAX_READS = 22
+"""Most leaves one step reads (FILL; ``contracts/lib/rule.vy`` ``MAX_READS``)."""
+
+MAX_WITNESS = 114_688
+"""The step runner's declared witness maximum (``contracts/steps/StepRunner.vy``)."""
 
 
 class DisputeError(OptiRollupError):
@@ -104,8 +108,8 @@ class StepWitness:
     """The proofs in witness order (see the module notes)."""
 
     def encode(self) -> bytes:
-        """Return the witness bytes the step verifier takes."""
-        return encode_witness(self.proofs)
+        """Return the witness bytes the step runner takes."""
+        return encode_witness(self.reads, self.proofs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,14 +219,13 @@ def build_step_witness(
         )
 
     witness = StepWitness(pre_root, post_root, receipt, reads, writes, tuple(proofs))
-    limit = MAX_WITNESS.get(tx[0]) if tx else None
-    if limit is not None:
-        size = len(witness.encode())
-        if size > limit:
-            raise UnprovableStep(
-                f"the witness of this {TxType(tx[0]).name} is {size} bytes, over the "
-                f"verifier's MAX_WITNESS of {limit}; raise it in the verifier and in MAX_WITNESS"
-            )
+    size = len(witness.encode())
+    if size > MAX_WITNESS:
+        name = TxType(tx[0]).name if tx and tx[0] in set(TxType) else "transaction"
+        raise UnprovableStep(
+            f"the witness of this {name} is {size} bytes, over the step runner's MAX_WITNESS "
+            f"of {MAX_WITNESS}"
+        )
     return witness
 
 
@@ -231,18 +234,28 @@ def build_witness(store: NodeStore, pre_root: bytes, tx: bytes, ctx: BatchContex
     return build_step_witness(store, pre_root, tx, ctx).encode()
 
 
-def encode_witness(proofs: Sequence[Sequence[bytes]]) -> bytes:
-    """Encode proofs as ``(u8 count ‖ (u16 length ‖ node)*)*``.
+def encode_witness(reads: Sequence[bytes], proofs: Sequence[Sequence[bytes]]) -> bytes:
+    """Encode a witness: ``u8 len(reads) ‖ (key ‖ proof)`` per read, then the write proofs.
 
-    Raise :class:`UnprovableStep` for a proof of more than ``MAX_PROOF_NODES`` nodes or a node
-    of more than ``MAX_NODE`` bytes (the verifier would reject them), ``ValueError`` for an
-    empty node.
+    ``proofs`` holds the read proofs first (one per key of ``reads``, in order), then the write
+    proofs. Raise :class:`UnprovableStep` for more than ``MAX_READS`` reads, a proof of more
+    than ``MAX_PROOF_NODES`` nodes or a node of more than ``MAX_NODE`` bytes (the runner would
+    reject them), ``ValueError`` for an empty node, a key that is not 32 bytes, or fewer proofs
+    than reads.
     """
-    out = bytearray()
+    if len(reads) > MAX_READS:
+        raise UnprovableStep(f"{len(reads)} reads; the step runner takes at most {MAX_READS}")
+    if len(proofs) < len(reads):
+        raise ValueError(f"{len(reads)} reads but only {len(proofs)} proofs")
+    out = bytearray([len(reads)])
     for i, proof in enumerate(proofs):
+        if i < len(reads):
+            if len(reads[i]) != 32:
+                raise ValueError(f"read {i}: a key is 32 bytes, got {len(reads[i])}")
+            out += reads[i]
         if len(proof) > MAX_PROOF_NODES:
             raise UnprovableStep(
-                f"proof {i} has {len(proof)} nodes; the verifier takes at most {MAX_PROOF_NODES}"
+                f"proof {i} has {len(proof)} nodes; the runner takes at most {MAX_PROOF_NODES}"
             )
         out.append(len(proof))
         for node in proof:
@@ -250,23 +263,36 @@ def encode_witness(proofs: Sequence[Sequence[bytes]]) -> bytes:
                 raise ValueError(f"proof {i} holds an empty node")
             if len(node) > MAX_NODE:
                 raise UnprovableStep(
-                    f"proof {i} holds a {len(node)}-byte node; the verifier takes nodes of at "
+                    f"proof {i} holds a {len(node)}-byte node; the runner takes nodes of at "
                     f"most {MAX_NODE} bytes (contracts/lib/mpt.vy MAX_NODE)"
                 )
             out += len(node).to_bytes(2, "big") + node
     return bytes(out)
 
 
-def decode_witness(data: bytes) -> list[list[bytes]]:
-    """Split witness bytes into proofs; raise :class:`BadWitness` where a verifier would revert.
+def decode_witness(data: bytes) -> tuple[list[bytes], list[list[bytes]]]:
+    """Split witness bytes into read keys and proofs (reads first, as :func:`encode_witness`).
 
-    The inverse of :func:`encode_witness`, and as strict as the verifiers' parser: a proof of
-    more than ``MAX_PROOF_NODES`` nodes, a node of 0 or more than ``MAX_NODE`` bytes, or bytes
-    that end inside a proof are rejected.
+    As strict as the runner's parser: raise :class:`BadWitness` for an empty witness, more than
+    ``MAX_READS`` reads, a key or proof cut short, a proof of more than ``MAX_PROOF_NODES``
+    nodes, or a node of 0 or more than ``MAX_NODE`` bytes.
     """
+    if not data:
+        raise BadWitness("an empty witness: it starts with the number of reads")
+    reads = data[0]
+    if reads > MAX_READS:
+        raise BadWitness(f"{reads} reads > {MAX_READS}")
+    keys: list[bytes] = []
     proofs: list[list[bytes]] = []
-    pos, end = 0, len(data)
-    while pos < end:
+    pos, end = 1, len(data)
+    while pos < end or len(keys) < reads:
+        if len(keys) < reads:
+            if pos + 32 > end:
+                raise BadWitness(f"witness ends inside the key of read {len(keys)} at byte {pos}")
+            keys.append(data[pos : pos + 32])
+            pos += 32
+        if pos >= end:
+            raise BadWitness(f"witness ends before proof {len(proofs)} at byte {pos}")
         count = data[pos]
         pos += 1
         if count > MAX_PROOF_NODES:
@@ -287,7 +313,7 @@ def decode_witness(data: bytes) -> list[list[bytes]]:
             proof.append(data[pos : pos + n])
             pos += n
         proofs.append(proof)
-    return proofs
+    return keys, proofs
 
 
 def step_inputs(

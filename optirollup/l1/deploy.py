@@ -2,9 +2,11 @@
 
 Order: MockToken (unless an existing token is given) → Vault(token) → Rollup(vault,
 genesis_root, window, proposer_bond) → DisputeGame(rollup, vault, k, challenger_bond,
-game_clock, clock_extension) → step verifiers → ``Vault.initialize(rollup)``,
+game_clock, clock_extension) → the rule contracts (each distinct one once) → the step runner
+``StepRunner(rules)`` (if any rule) → ``Vault.initialize(rollup)``,
 ``Rollup.initialize(dispute_game)``, ``Rollup.set_proposer(proposer)``,
-``DisputeGame.set_verifier(type, addr)`` for each verifier, and ``DisputeGame.freeze()`` if asked.
+``DisputeGame.set_verifier(type, runner)`` for each type with a rule, and
+``DisputeGame.freeze()`` if asked.
 
 The deployer is either an address the node signs for (an unlocked anvil dev account:
 ``eth_sendTransaction``) or an ``eth_account`` ``LocalAccount`` (signed here and sent raw).
@@ -27,6 +29,7 @@ from optirollup.l1 import L1Error
 from optirollup.l1.contracts import Artifact, load
 
 __all__ = [
+    "ALL_RULES",
     "DEPOSIT_TYPE",
     "Deployment",
     "DeploymentError",
@@ -42,6 +45,10 @@ DEPOSIT_TYPE = 0x01
 """Type byte of DEPOSIT, the first transaction type with a step verifier."""
 
 _ADDRESS_ARGS = ("token", "vault", "rollup", "dispute_game")
+_ZERO_ADDRESS = "0x" + "00" * 20
+
+RULE_TYPES = 8
+"""Transaction types 1..8 may have a rule (``StepRunner.NUM_TYPES``)."""
 
 
 class DeploymentError(L1Error):
@@ -50,15 +57,29 @@ class DeploymentError(L1Error):
 
 @dataclass(frozen=True)
 class VerifierSpec:
-    """A step verifier to deploy: its contract and its constructor arguments.
+    """A rule contract to deploy for a transaction type: its contract and constructor arguments.
 
-    ``contract`` is the path below ``contracts/`` without ``.vy`` (``"steps/DepositStep"``).
+    ``contract`` is the path below ``contracts/`` without ``.vy`` (``"steps/DepositRule"``).
+    Types that name the same contract with the same arguments share one deployment.
     Each of ``args`` is ``"token"``, ``"vault"``, ``"rollup"`` or ``"dispute_game"`` (the
     address deployed before it) or a literal value passed as is.
     """
 
     contract: str
     args: tuple[Any, ...] = ()
+
+
+ALL_RULES: Mapping[int, VerifierSpec] = {
+    0x01: VerifierSpec("steps/DepositRule", ("vault",)),
+    0x02: VerifierSpec("steps/WithdrawRule", ("vault",)),
+    0x03: VerifierSpec("steps/MarketRule", ("vault",)),
+    0x04: VerifierSpec("steps/MarketRule", ("vault",)),
+    0x05: VerifierSpec("steps/FillRule", ("vault",)),
+    0x06: VerifierSpec("steps/CancelRule", ("vault",)),
+    0x07: VerifierSpec("steps/CancelRule", ("vault",)),
+    0x08: VerifierSpec("steps/MarketRule", ("vault",)),
+}
+"""The rule contract of every transaction type with a rule in this protocol version."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +98,7 @@ class L1Params:
     proposer: str | None = None
     """The proposer; None makes the deployer the proposer."""
     verifiers: Mapping[int, VerifierSpec] = field(default_factory=dict)
+    """The rule contract of each transaction type that gets a one-step proof."""
     freeze_verifiers: bool = False
 
     def __post_init__(self) -> None:
@@ -108,6 +130,9 @@ class Deployment:
     rollup: str
     dispute_game: str
     verifiers: dict[int, str]
+    """The step runner registered for each type (the same address for every type)."""
+    rules: dict[int, str]
+    """The rule contract of each type."""
     params: L1Params
 
     def to_json(self) -> dict[str, Any]:
@@ -127,6 +152,7 @@ class Deployment:
             "rollup": self.rollup,
             "dispute_game": self.dispute_game,
             "verifiers": {str(t): a for t, a in self.verifiers.items()},
+            "rules": {str(t): a for t, a in self.rules.items()},
             "params": params,
         }
 
@@ -148,6 +174,7 @@ class Deployment:
             rollup=str(data["rollup"]),
             dispute_game=str(data["dispute_game"]),
             verifiers={int(t): str(a) for t, a in data["verifiers"].items()},
+            rules={int(t): str(a) for t, a in data.get("rules", {}).items()},
             params=L1Params(**p),
         )
 
@@ -248,10 +275,20 @@ def deploy(w3: Web3, deployer: Sender, params: L1Params) -> Deployment:
         params.game_clock,
         params.clock_extension,
     )
-    verifiers: dict[int, str] = {}
+    rules: dict[int, str] = {}
+    by_spec: dict[tuple[str, tuple[Any, ...]], str] = {}
     for tx_type, spec in sorted(params.verifiers.items()):
         args = tuple(addresses[a] if a in _ADDRESS_ARGS else a for a in spec.args)
-        verifiers[tx_type] = deployed(f"verifier {tx_type:#04x}", load(spec.contract), *args)
+        if (spec.contract, args) not in by_spec:
+            by_spec[(spec.contract, args)] = deployed(
+                f"rule {spec.contract}", load(spec.contract), *args
+            )
+        rules[tx_type] = by_spec[(spec.contract, args)]
+    verifiers: dict[int, str] = {}
+    if rules:
+        table = [rules.get(t, _ZERO_ADDRESS) for t in range(1, RULE_TYPES + 1)]
+        runner = deployed("step runner", load("steps/StepRunner"), table)
+        verifiers = dict.fromkeys(rules, runner)
 
     _call(w3, deployer, bind(w3, "Vault", vault), "initialize", rollup)
     rollup_c = bind(w3, "Rollup", rollup)
@@ -274,5 +311,6 @@ def deploy(w3: Web3, deployer: Sender, params: L1Params) -> Deployment:
         rollup=rollup,
         dispute_game=game,
         verifiers=verifiers,
+        rules=rules,
         params=params,
     )

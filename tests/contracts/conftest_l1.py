@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -50,13 +50,11 @@ from optirollup.l1.contracts import Artifact, load
 from optirollup.l1.deploy import Deployment, L1Params, bind, deploy, devnet_params
 from optirollup.l1.gasprobe import Probe
 from optirollup.state import mpt
-from optirollup.state.keys import SYSTEM_KEY, account_key
 from optirollup.state.overlay import StateOverlay, genesis_root
 from optirollup.state.store import MemoryStore
 from optirollup.stf.batch import trace
 from optirollup.stf.context import BatchContext
 from optirollup.testkit import Signer, Trader
-from optirollup.units import MAX_COLLATERAL, U64_MAX
 
 ORACLE = Trader.of("oracle")
 ETHER = 10**18
@@ -660,39 +658,6 @@ def propose_disputed(
     l1.propose(txs, asserted[-1], batch_time=t)
     index = l1.rollup.functions.batch_count().call() - 1
     return Disputed(index, txs, honest, asserted, sorted(noops))
-
-
-def deposit_witness(
-    model: L2, pre_root: bytes, tx: bytes, deposit_hashes: Sequence[bytes]
-) -> bytes:
-    """Return the DEPOSIT verifier's witness for ``tx`` from ``pre_root``.
-
-    Format of ``contracts/steps/DepositStep.vy`` (until ``optirollup/dispute/witness.py``
-    exists): proofs ``u8 node_count ‖ (u16 length ‖ node)*`` of the leaves read, in order: the
-    system leaf, the account leaf, then the system leaf against the root after the account
-    write; a failing check ends the witness at the proofs read so far.
-    """
-
-    def enc(proof: Sequence[bytes]) -> bytes:
-        return bytes([len(proof)]) + b"".join(len(n).to_bytes(2, "big") + n for n in proof)
-
-    if len(tx) != 37:
-        return b""
-    index, account = int.from_bytes(tx[1:9], "big"), tx[9:29]
-    amount = int.from_bytes(tx[29:37], "big")
-    if index >= len(deposit_hashes) or deposit_hashes[index] != keccak(tx):
-        return b""
-    state = StateOverlay(model.store, pre_root)
-    out = enc(model.proof(pre_root, SYSTEM_KEY))
-    if index != state.system().next_deposit_index or amount == 0:
-        return out
-    out += enc(model.proof(pre_root, account_key(account)))
-    acc = state.account(account)
-    if acc.collateral + amount > MAX_COLLATERAL or index == U64_MAX:
-        return out
-    new_account = replace(acc, collateral=acc.collateral + amount).encode()
-    middle = mpt.bulk_update(model.store, pre_root, {account_key(account): new_account})
-    return out + enc(model.proof(middle, SYSTEM_KEY))
 
 
 def game_gas(l1: L1) -> dict[str, int]:

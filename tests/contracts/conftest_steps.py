@@ -1,13 +1,21 @@
-"""Fixtures and helpers for the step-verifier tests: anvil with the Vault and the verifiers.
+"""Fixtures and helpers for the one-step proof tests: anvil with the Vault, the rules, the runner.
 
 Test modules load this file with ``pytest_plugins = ["conftest_steps"]``.
 
 One anvil per pytest-xdist worker (started by :class:`optirollup.l1.anvil.Anvil` on a free
 loopback port, stopped by its own pid), talked to through web3.py: ape's providers add heavy
 per-call work, and anvil prices gas with today's L1 rules (Osaka). Deployed once per session:
-MockToken, the real Vault, a DepositStep reading the real Vault, and a DepositStep reading
-:file:`contracts/test/DepositQueueStub.vy` (for queue contents the real Vault refuses, such as an
-amount of 0). Tests call :meth:`StepChain.reset` to start from that deployment (``evm_snapshot`` /
+
+* MockToken, first, so at anvil's first contract address 0x5FbDB2…0aa3: the verifying contract of
+  :data:`optirollup.testkit.DEFAULT_DOMAIN`, which the golden vectors and the test signers use.
+  The signature-checking rules are deployed with it as their ``vault`` so their domain separator
+  is that domain's;
+* the real Vault, and :file:`contracts/test/DepositQueueStub.vy` (a queue holding contents the
+  real Vault refuses, such as an amount of 0);
+* every rule contract, and two step runners: :attr:`StepChain.runner` (DEPOSIT reads the real
+  Vault) and :attr:`StepChain.stub_runner` (DEPOSIT reads the stand-in).
+
+Tests call :meth:`StepChain.reset` to start from that deployment (``evm_snapshot`` /
 ``evm_revert``), then queue real deposits with :meth:`StepChain.queue`.
 """
 
@@ -31,8 +39,21 @@ from optirollup.l1.anvil import Anvil
 from optirollup.l1.contracts import load
 from optirollup.state import mpt
 from optirollup.state.store import MemoryStore
+from optirollup.testkit import DEFAULT_DOMAIN
 
 ROOT = Path(__file__).resolve().parents[2]
+RULE_OF_TYPE = {
+    1: "DepositRule",
+    2: "WithdrawRule",
+    3: "MarketRule",
+    4: "MarketRule",
+    5: "FillRule",
+    6: "CancelRule",
+    7: "CancelRule",
+    8: "MarketRule",
+}
+"""The rule contract of each transaction type (as ``optirollup.l1.deploy.ALL_RULES``)."""
+SIGNED_RULES = ("WithdrawRule", "MarketRule", "FillRule", "CancelRule")
 VECTORS = ROOT / "tests" / "vectors"
 U64_MAX = 2**64 - 1
 
@@ -67,11 +88,13 @@ class StepChain:
     w3: Web3
     token: Contract
     vault: Contract
-    step: Contract
-    """DepositStep over the real Vault."""
+    rules: dict[str, Contract]
+    """Each rule contract by name (``"DepositRule"``, ``"FillRule"``, ...)."""
+    runner: Contract
+    """The step runner over every rule (DEPOSIT reading the real Vault)."""
     stub: Contract
-    stub_step: Contract
-    """DepositStep over the queue stand-in."""
+    stub_runner: Contract
+    """The step runner whose DEPOSIT rule reads the queue stand-in."""
     deployer: str
     user: str
     snapshot: str = ""
@@ -175,16 +198,27 @@ def steps_chain(steps_anvil: Anvil) -> StepChain:
     w3 = Web3(Web3.HTTPProvider(steps_anvil.url, request_kwargs={"timeout": 300}))
     deployer, user = w3.eth.accounts[0], w3.eth.accounts[1]
     token = _deploy(w3, deployer, "MockToken")
+    assert bytes.fromhex(token.address[2:]) == DEFAULT_DOMAIN.verifying_contract
+    assert w3.eth.chain_id == DEFAULT_DOMAIN.chain_id
     vault = _deploy(w3, deployer, "Vault", token.address)
     stub = _deploy(w3, deployer, "test/DepositQueueStub")
+    rules = {name: _deploy(w3, deployer, f"steps/{name}", token.address) for name in SIGNED_RULES}
+    rules["DepositRule"] = _deploy(w3, deployer, "steps/DepositRule", vault.address)
+    stub_deposit = _deploy(w3, deployer, "steps/DepositRule", stub.address)
+
+    def runner(deposit: Contract) -> Contract:
+        table = [(deposit if t == 1 else rules[RULE_OF_TYPE[t]]).address for t in range(1, 9)]
+        return _deploy(w3, deployer, "steps/StepRunner", table)
+
     chain = StepChain(
         node=steps_anvil,
         w3=w3,
         token=token,
         vault=vault,
-        step=_deploy(w3, deployer, "steps/DepositStep", vault.address),
+        rules=rules,
+        runner=runner(rules["DepositRule"]),
         stub=stub,
-        stub_step=_deploy(w3, deployer, "steps/DepositStep", stub.address),
+        stub_runner=runner(stub_deposit),
         deployer=deployer,
         user=user,
     )

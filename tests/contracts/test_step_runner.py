@@ -1,4 +1,8 @@
-"""DepositStep (contracts/steps/DepositStep.vy) against the reference STF, on a real EVM (anvil).
+"""The step runner (contracts/steps/StepRunner.vy) and its rules vs the reference STF, on anvil.
+
+Every golden vector of every type is replayed through the runner; DEPOSIT is also fuzzed here
+(the other types' properties are in ``test_steps_property.py`` and the rules' own tests); the
+witness format and every way to break a witness are tested on a DEPOSIT and a FILL.
 
 The reference is ``optirollup.stf.apply`` over a ``StateOverlay``; witnesses come from
 ``optirollup.dispute.witness`` (the one place they are built); deposit hashes come from real
@@ -41,7 +45,7 @@ from optirollup.dispute import (
 from optirollup.dispute.witness import MAX_NODE as WITNESS_MAX_NODE
 from optirollup.dispute.witness import MAX_VALUE as WITNESS_MAX_VALUE
 from optirollup.hashing import keccak
-from optirollup.l1.deploy import VerifierSpec, bind, deploy, devnet_params
+from optirollup.l1.deploy import ALL_RULES, bind, deploy, devnet_params
 from optirollup.state import mpt
 from optirollup.state.keys import SYSTEM_KEY, account_key
 from optirollup.state.leaves import Account, Position, System
@@ -55,6 +59,9 @@ from optirollup.units import MAX_COLLATERAL, MAX_FUNDING_INDEX, MAX_POSITION_SIZ
 pytest_plugins = ["conftest_steps"]
 
 DEPOSIT_VECTORS: list[dict[str, Any]] = json.loads((VECTORS / "deposit.json").read_text())
+ALL_VECTORS: list[dict[str, Any]] = [
+    v for f in sorted(VECTORS.glob("*.json")) for v in json.loads(f.read_text())
+]
 ORACLE = Trader.of("oracle")
 SEPARATOR = b"\x5e" * 32
 T = 1_700_000_000
@@ -107,7 +114,13 @@ def test_only_the_zero_amount_vector_needs_the_queue_stand_in(known_deposits: An
     assert needs_stub == {"deposit_of_zero"}
 
 
-@pytest.mark.parametrize("vector", DEPOSIT_VECTORS, ids=[v["name"] for v in DEPOSIT_VECTORS])
+def test_the_golden_vectors_cover_every_type_and_outcome() -> None:
+    types = {h(v["tx"])[0] for v in ALL_VECTORS if v["tx"] != "0x"}
+    assert set(range(1, 13)) <= types
+    assert len(ALL_VECTORS) == 191
+
+
+@pytest.mark.parametrize("vector", ALL_VECTORS, ids=[v["name"] for v in ALL_VECTORS])
 def test_golden_vector_gives_the_same_post_root_on_chain(
     step_chain: StepChain, known_deposits: Any, vector: dict[str, Any]
 ) -> None:
@@ -125,13 +138,20 @@ def test_golden_vector_gives_the_same_post_root_on_chain(
     for key, proof in zip(built.reads, built.proofs, strict=False):
         assert [n.hex() for n in proof] == [x[2:] for x in vector["proofs"]["0x" + key.hex()]]
 
-    entries = _vault_queue(vector, known_deposits)
-    if entries is not None:
-        assert step_chain.queue(entries) == hashes  # genuine hashes, from real deposits
-        verifier = step_chain.step
-    else:
-        step_chain.stub_queue(hashes)
-        verifier = step_chain.stub_step
+    if not tx or not 1 <= tx[0] <= 8:
+        # MALFORMED (an unknown type byte) or a reserved type: the DisputeGame decides these
+        # itself (post-root = pre-root) and the runner has no rule for them.
+        assert expected == pre_root and built.encode() == b"\x00"
+        assert step_chain.reverts(step_chain.runner, pre_root, tx, 0, 0, b"\x00") == "step: no rule"
+        return
+    verifier = step_chain.runner
+    if tx[0] == 0x01:
+        entries = _vault_queue(vector, known_deposits)
+        if entries is not None:
+            assert step_chain.queue(entries) == hashes  # genuine hashes, from real deposits
+        else:
+            step_chain.stub_queue(hashes)
+            verifier = step_chain.stub_runner
     post = step_chain.call(verifier, pre_root, tx, ctx.batch_time, len(hashes), built.encode())
     assert post == expected
 
@@ -274,10 +294,10 @@ def test_on_chain_step_root_equals_python_apply_root(steps_chain: StepChain, s: 
     if s.stub:
         hashes = [keccak(deposit_tx(i, a, amount)) for i, (a, amount) in enumerate(s.queue)]
         chain.stub_queue(hashes)
-        verifier = chain.stub_step
+        verifier = chain.stub_runner
     else:
         hashes = chain.queue(s.queue)
-        verifier = chain.step
+        verifier = chain.runner
     ctx = BatchContext(T, SEPARATOR, hashes[: s.deposit_count])
     expected = reference_root(store, pre_root, s.tx, ctx)
     built = build_step_witness(store, pre_root, s.tx, ctx)
@@ -298,9 +318,26 @@ class Case:
     pre_root: bytes
     tx: bytes
     ctx: BatchContext
+    keys: list[bytes]
+    """The keys read: system, then the account."""
     proofs: list[list[bytes]]
+    """Proofs of system and the account (reads), then of system after the account write."""
+    other_key: bytes
     other_proof: list[bytes]
-    """Another account's proof against the pre-state root."""
+    """Another account's key and proof against the pre-state root."""
+
+    def encode(
+        self, keys: list[bytes] | None = None, proofs: list[list[bytes]] | None = None
+    ) -> bytes:
+        """Encode a witness (the case's own by default) without the builder's checks."""
+        keys = self.keys if keys is None else keys
+        proofs = self.proofs if proofs is None else proofs
+        out = bytearray([len(keys)])
+        for i, proof in enumerate(proofs):
+            if i < len(keys):
+                out += keys[i]
+            out += bytes([len(proof)]) + b"".join(len(n).to_bytes(2, "big") + n for n in proof)
+        return bytes(out)
 
 
 @pytest.fixture
@@ -317,114 +354,136 @@ def case(step_chain: StepChain) -> Case:
     ctx = BatchContext(T, SEPARATOR, hashes)
     built = build_step_witness(store, pre_root, tx, ctx)
     assert built.receipt.reason == Reason.OK and len(built.proofs) == 3
-    other = mpt.get_proof(store, pre_root, account_key(accounts[0].address))
-    return Case(step_chain, store, pre_root, tx, ctx, [list(p) for p in built.proofs], other)
+    assert list(built.reads) == [SYSTEM_KEY, account_key(alice)]
+    other = account_key(accounts[0].address)
+    other_proof = mpt.get_proof(store, pre_root, other)
+    case = Case(
+        step_chain, store, pre_root, tx, ctx, list(built.reads), [list(p) for p in built.proofs],
+        other, other_proof,
+    )  # fmt: skip
+    assert case.encode() == built.encode()
+    return case
 
 
 def _flip_last_byte(node: bytes) -> bytes:
     return node[:-1] + bytes([node[-1] ^ 1])
 
 
-MUTATIONS: dict[str, Any] = {
+def _tamper(proof: list[bytes]) -> list[bytes]:
+    return [*proof[:-1], _flip_last_byte(proof[-1])]
+
+
+_NODE_OVER = (WITNESS_MAX_NODE + 1).to_bytes(2, "big") + b"\xc0" * (WITNESS_MAX_NODE + 1)
+
+MUTATIONS: dict[str, tuple[Any, str]] = {
     # format
-    "truncated by one byte": lambda c: encode_witness(c.proofs)[:-1],
-    "cut inside a node's length": lambda c: encode_witness(c.proofs[:2]) + b"\x03\x00",
-    "a trailing byte": lambda c: encode_witness(c.proofs) + b"\x00",
-    "an extra proof": lambda c: encode_witness([*c.proofs, c.proofs[0]]),
-    "the last proof missing": lambda c: encode_witness(c.proofs[:2]),
-    "empty": lambda c: b"",
-    "a node count over 65": lambda c: b"\x42" + encode_witness(c.proofs)[1:],
-    "a zero-length node": lambda c: b"\x01\x00\x00" + encode_witness(c.proofs[1:]),
-    "a node over MAX_NODE bytes": lambda c: (
-        b"\x01"
-        + (WITNESS_MAX_NODE + 1).to_bytes(2, "big")
-        + b"\xc0" * (WITNESS_MAX_NODE + 1)
-        + encode_witness(c.proofs[1:])
+    "truncated by one byte": (lambda c: c.encode()[:-1], "step: malformed witness"),
+    "cut inside a node's length": (
+        lambda c: c.encode(proofs=c.proofs[:2]) + b"\x03\x00",
+        "step: malformed witness",
+    ),
+    "cut inside a key": (lambda c: c.encode()[:20], "step: malformed witness"),
+    "a trailing byte": (lambda c: c.encode() + b"\x00", "step: witness too long"),
+    "an extra proof": (
+        lambda c: c.encode(proofs=[*c.proofs, c.proofs[0]]),
+        "step: witness too long",
+    ),
+    "the last proof missing": (lambda c: c.encode(proofs=c.proofs[:2]), "step: missing proof"),
+    "empty": (lambda c: b"", "step: missing proof"),
+    "more than 22 reads": (lambda c: b"\x17" + c.encode()[1:], "step: malformed witness"),
+    "a node count over 65": (
+        lambda c: c.encode()[:33] + b"\x42" + c.encode()[34:],
+        "step: malformed witness",
+    ),
+    "a zero-length node": (
+        lambda c: c.encode()[:33] + b"\x01\x00\x00" + c.encode()[33:],
+        "step: malformed witness",
+    ),
+    "a node over MAX_NODE bytes": (
+        lambda c: c.encode()[:33] + b"\x01" + _NODE_OVER + c.encode()[33:],
+        "step: malformed witness",
+    ),
+    # reads the rule does not make, or lacks
+    "a read the rule does not make": (
+        lambda c: c.encode([*c.keys, c.other_key], [*c.proofs[:2], c.other_proof, c.proofs[2]]),
+        "step: unused proof",
+    ),
+    "a read proven twice": (
+        lambda c: c.encode([*c.keys, c.keys[0]], [*c.proofs[:2], c.proofs[0], c.proofs[2]]),
+        "step: unused proof",
+    ),
+    "the account read missing": (
+        lambda c: c.encode(c.keys[:1], [c.proofs[0], c.proofs[2]]),
+        "rule: missing proof",
     ),
     # content
-    "a tampered system leaf": lambda c: encode_witness(
-        [[*c.proofs[0][:-1], _flip_last_byte(c.proofs[0][-1])], *c.proofs[1:]]
+    "a tampered system leaf": (
+        lambda c: c.encode(proofs=[_tamper(c.proofs[0]), *c.proofs[1:]]),
+        "mpt: bad node hash",
     ),
-    "a tampered account leaf": lambda c: encode_witness(
-        [c.proofs[0], [*c.proofs[1][:-1], _flip_last_byte(c.proofs[1][-1])], c.proofs[2]]
+    "a tampered account leaf": (
+        lambda c: c.encode(proofs=[c.proofs[0], _tamper(c.proofs[1]), c.proofs[2]]),
+        "mpt: bad node hash",
     ),
-    "another account's proof": lambda c: encode_witness([c.proofs[0], c.other_proof, c.proofs[2]]),
-    "the proofs in the wrong order": lambda c: encode_witness(
-        [c.proofs[1], c.proofs[0], c.proofs[2]]
+    "another account's proof": (
+        lambda c: c.encode(proofs=[c.proofs[0], c.other_proof, c.proofs[2]]),
+        "mpt: ",
     ),
-    "a stale system proof for the write": lambda c: encode_witness(
-        [c.proofs[0], c.proofs[1], c.proofs[0]]
+    "a proof for another key": (
+        lambda c: c.encode([c.keys[0], c.other_key], c.proofs),
+        "mpt: ",
     ),
-    "the root node dropped": lambda c: encode_witness([c.proofs[0][1:], *c.proofs[1:]]),
-    "an extra node in a proof": lambda c: encode_witness(
-        [[*c.proofs[0], c.proofs[0][-1]], *c.proofs[1:]]
+    "the proofs in the wrong order": (
+        lambda c: c.encode(proofs=[c.proofs[1], c.proofs[0], c.proofs[2]]),
+        "mpt: ",
     ),
-}
-
-EXPECTED = {
-    "truncated by one byte": "deposit: malformed witness",
-    "cut inside a node's length": "deposit: malformed witness",
-    "a trailing byte": "deposit: witness too long",
-    "an extra proof": "deposit: witness too long",
-    "the last proof missing": "deposit: missing proof",
-    "empty": "deposit: missing proof",
-    "a node count over 65": "deposit: malformed witness",
-    "a zero-length node": "deposit: malformed witness",
-    "a node over MAX_NODE bytes": "deposit: malformed witness",
-    "a tampered system leaf": "mpt: bad node hash",
-    "a tampered account leaf": "mpt: bad node hash",
-    "another account's proof": "mpt: ",
-    "the proofs in the wrong order": "mpt: ",
-    "a stale system proof for the write": "mpt: bad node hash",
-    "the root node dropped": "mpt: bad node hash",
-    "an extra node in a proof": "mpt: extra proof nodes",
+    "a stale system proof for the write": (
+        lambda c: c.encode(proofs=[*c.proofs[:2], c.proofs[0]]),
+        "mpt: bad node hash",
+    ),
+    "the root node dropped": (
+        lambda c: c.encode(proofs=[c.proofs[0][1:], *c.proofs[1:]]),
+        "mpt: bad node hash",
+    ),
+    "an extra node in a proof": (
+        lambda c: c.encode(proofs=[[*c.proofs[0], c.proofs[0][-1]], *c.proofs[1:]]),
+        "mpt: extra proof nodes",
+    ),
 }
 
 
 def test_the_valid_witness_of_the_malformed_cases_is_accepted(case: Case) -> None:
-    root = case.chain.call(
-        case.chain.step, case.pre_root, case.tx, T, 3, encode_witness(case.proofs)
-    )
+    root = case.chain.call(case.chain.runner, case.pre_root, case.tx, T, 3, case.encode())
     assert root == reference_root(case.store, case.pre_root, case.tx, case.ctx) != case.pre_root
 
 
 @pytest.mark.parametrize("name", list(MUTATIONS), ids=list(MUTATIONS))
 def test_a_malformed_witness_reverts_with_a_message(case: Case, name: str) -> None:
-    witness = MUTATIONS[name](case)
-    message = case.chain.reverts(case.chain.step, case.pre_root, case.tx, T, 3, witness)
-    assert message.startswith(EXPECTED[name]), message
+    mutate, expected = MUTATIONS[name]
+    message = case.chain.reverts(case.chain.runner, case.pre_root, case.tx, T, 3, mutate(case))
+    assert message.startswith(expected), message
 
 
 @pytest.mark.parametrize(
-    ("name", "tx", "count", "expected"),
+    ("tx", "count", "expected"),
     [
-        (
-            "a witness for an unknown deposit",
-            deposit_tx(3, b"\x01" * 20, 5),
-            3,
-            "deposit: witness too long",
-        ),
-        (
-            "a witness for a short DEPOSIT",
-            deposit_tx(2, b"\x01" * 20, 5)[:-1],
-            3,
-            "deposit: witness too long",
-        ),
-        ("another transaction type", b"\x02" + bytes(121), 3, "deposit: not a DEPOSIT"),
-        ("an empty transaction", b"", 3, "deposit: not a DEPOSIT"),
+        (deposit_tx(3, b"\x01" * 20, 5), 3, "step: unused proof"),
+        (deposit_tx(2, b"\x01" * 20, 5)[:-1], 3, "step: unused proof"),
+        (b"\x09" + bytes(85), 3, "step: no rule"),
+        (b"", 3, "step: no rule"),
     ],
     ids=[
-        "a witness for an unknown deposit",
-        "a witness for a short DEPOSIT",
-        "another type",
-        "empty",
+        "a read for an unknown deposit",
+        "a read for a short DEPOSIT",
+        "a reserved type",
+        "an empty transaction",
     ],
 )
-def test_a_witness_where_none_is_read_or_a_foreign_type_reverts(
-    case: Case, name: str, tx: bytes, count: int, expected: str
+def test_a_read_where_none_is_made_or_a_type_without_a_rule_reverts(
+    case: Case, tx: bytes, count: int, expected: str
 ) -> None:
-    witness = encode_witness(case.proofs[:1])
-    assert case.chain.reverts(case.chain.step, case.pre_root, tx, T, count, witness) == expected
+    witness = case.encode(case.keys[:1], case.proofs[:1])
+    assert case.chain.reverts(case.chain.runner, case.pre_root, tx, T, count, witness) == expected
 
 
 def test_the_longest_account_leaf_fits_the_mpt_value_limit() -> None:
@@ -471,7 +530,7 @@ def test_a_deposit_to_an_account_with_eight_short_positions_is_provable(
     expected = reference_root(store, pre_root, tx, ctx)
     witness = build_witness(store, pre_root, tx, ctx)
     try:
-        root = step_chain.call(step_chain.step, pre_root, tx, T, 1, witness)
+        root = step_chain.call(step_chain.runner, pre_root, tx, T, 1, witness)
     except ContractLogicError as err:
         pytest.fail(f"reverted: {revert_message(err)}")
     assert root == expected
@@ -481,26 +540,36 @@ def test_a_deposit_to_an_account_with_eight_short_positions_is_provable(
 
 
 @given(
+    st.lists(st.binary(min_size=32, max_size=32), max_size=4),
     st.lists(
         st.lists(st.binary(min_size=1, max_size=WITNESS_MAX_NODE), max_size=5),
         max_size=4,
-    )
+    ),
 )
-def test_witness_encoding_round_trips(proofs: list[list[bytes]]) -> None:
-    assert decode_witness(encode_witness(proofs)) == proofs
+def test_witness_encoding_round_trips(keys: list[bytes], writes: list[list[bytes]]) -> None:
+    proofs = [[b"\x80"]] * len(keys) + writes
+    assert decode_witness(encode_witness(keys, proofs)) == (keys, proofs)
 
 
 @pytest.mark.parametrize(
     "data",
     [
-        b"\x01",
-        b"\x01\x00",
-        b"\x01\x00\x00",
-        b"\x01" + (WITNESS_MAX_NODE + 1).to_bytes(2, "big") + b"\x00" * (WITNESS_MAX_NODE + 1),
-        b"\x42",
-        b"\x01\x00\x05abcd",
+        b"",
+        b"\x17",
+        b"\x01" + b"\x00" * 31,
+        b"\x01" + b"\x00" * 32,
+        b"\x00\x01",
+        b"\x00\x01\x00",
+        b"\x00\x01\x00\x00",
+        b"\x00\x01" + (WITNESS_MAX_NODE + 1).to_bytes(2, "big") + b"\x00" * (WITNESS_MAX_NODE + 1),
+        b"\x00\x42",
+        b"\x00\x01\x00\x05abcd",
     ],
     ids=[
+        "empty",
+        "23 reads",
+        "key cut short",
+        "key without a proof",
         "no length",
         "half a length",
         "zero length",
@@ -509,7 +578,7 @@ def test_witness_encoding_round_trips(proofs: list[list[bytes]]) -> None:
         "node past the end",
     ],
 )
-def test_witness_decoding_rejects_what_the_verifier_rejects(data: bytes) -> None:
+def test_witness_decoding_rejects_what_the_runner_rejects(data: bytes) -> None:
     with pytest.raises(BadWitness):
         decode_witness(data)
 
@@ -533,7 +602,7 @@ def test_witness_order_follows_the_reference_reads_and_writes() -> None:
     )
     out_of_order = build_step_witness(store, pre_root, deposit_tx(0, alice, 9), ctx)
     assert out_of_order.reads == (SYSTEM_KEY,) and len(out_of_order.proofs) == 1
-    assert build_witness(store, pre_root, deposit_tx(5, alice, 9), ctx) == b""
+    assert build_witness(store, pre_root, deposit_tx(5, alice, 9), ctx) == b"\x00"
 
 
 # --------------------------------------------------------------------------- gas
@@ -570,9 +639,9 @@ def test_gas_of_one_deposit_step(step_chain: StepChain, n: int) -> None:
         assert built.receipt.reason == Reason.OK
         witness = built.encode()
         args = (root, tx, T, 2, witness)
-        assert step_chain.call(step_chain.step, *args) == built.post_root
-        gas = step_chain.gas(step_chain.step, *args)
-        size, calldata = _calldata_gas(step_chain.step, args)
+        assert step_chain.call(step_chain.runner, *args) == built.post_root
+        gas = step_chain.gas(step_chain.runner, *args)
+        size, calldata = _calldata_gas(step_chain.runner, args)
         nodes = sum(len(p) for p in built.proofs)
         print(
             f"DEPOSIT step, {n:,} accounts, {what}: {gas:,} gas (a transaction to the verifier: "
@@ -599,7 +668,7 @@ def test_a_game_on_a_deposit_batch_is_decided_by_the_deposit_step(
     params = devnet_params(
         ORACLE.address,
         proposer=proposer,
-        verifiers={0x01: VerifierSpec("steps/DepositStep", ("vault",))},
+        verifiers={0x01: ALL_RULES[0x01]},
     )
     dep = deploy(w3, accts[0], params)
     token, vault = bind(w3, "MockToken", dep.token), bind(w3, "Vault", dep.vault)
@@ -642,7 +711,7 @@ def test_a_game_on_a_deposit_batch_is_decided_by_the_deposit_step(
     assert bytes(stepped["args"]["post_root"]) == roots[-1]
     (resolved,) = game.events.GameResolved().process_receipt(receipt, errors=DISCARD)
     assert resolved["args"]["winner"] == (proposer if honest else challenger)
-    verifier = bind(w3, "steps/DepositStep", dep.verifiers[0x01])
+    verifier = bind(w3, "steps/StepRunner", dep.verifiers[0x01])
     direct = step_chain.gas(verifier, genesis, inputs.tx, batch_time, 1, inputs.witness)
     print(
         f"\nDisputeGame.step of a DEPOSIT (genesis state, "
