@@ -111,7 +111,7 @@ def _market(rng: random.Random) -> Market:
         0, b"PROP-PERP".ljust(16, b"\x00"), 0, 0, lot, tick,
         rng.randrange(mm + 1, 400_001), mm, rng.choice([0, 200, 100_000]),
         rng.choice([0, 500, 100_000]), rng.choice([1, 10_000, 100_000]),
-        oracle_price=rng.choice([0, PRICE, PRICE + tick, 1, U64_MAX]),
+        oracle_price=_pick(rng, (0.1, 0), (0.7, PRICE + tick), (0.1, 1), (0.1, U64_MAX)),
         oracle_time=rng.choice([0, T - 100, T, T + 1]),
         funding_index=_extreme(rng, 10**12, MAX_FUNDING_INDEX, negative=True),
         funding_time=rng.choice([0, T - 100, T]),
@@ -142,7 +142,7 @@ def _world(rng: random.Random) -> World:
                 (0.3, _extreme(rng, 10**13, MAX_COLLATERAL, negative=True)),
             ),
             rng.choice([0, 0, 1, 5, U64_MAX]),
-            rng.choice([0, 0, 2, U64_MAX]),
+            _pick(rng, (0.8, 0), (0.1, 2), (0.1, U64_MAX)),
             positions,
         )
     leaves = {account_key(a): acc.encode() for a, acc in accounts.items()}
@@ -156,7 +156,7 @@ def _world(rng: random.Random) -> World:
         oracle.address,
         rng.choice([0, 0, 1, 3]),
         rng.choice([0, 7, U64_MAX]),
-        rng.choice([0, 10**9, 2**127 - 1]),
+        _pick(rng, (0.45, 0), (0.45, 10**9), (0.1, 2**127 - 1)),
         0,
     ).encode()
     orders = []
@@ -165,7 +165,7 @@ def _world(rng: random.Random) -> World:
         o = _order(rng, tr, rng.choice(ids), rng.randrange(2), markets)
         orders.append((tr, o))
         if rng.random() < 0.6:
-            st_ = OrderState(rng.randrange(0, o.order.size + 2), rng.random() < 0.3)
+            st_ = OrderState(rng.randrange(0, o.order.size + 2), rng.random() < 0.2)
             leaves[order_key(tr.address, o.order.hash(SIGNER.separator))] = st_.encode()
     return World(leaves, markets, accounts, orders, queue)
 
@@ -184,19 +184,19 @@ def _order(
     if against is None:
         price = tick * max(1, PRICE // tick + rng.randrange(-3, 4))
     else:  # cross the maker's price (a buyer pays at least it, a seller asks at most it)
-        step = tick * rng.choice([0, 1, 2, -1])
+        step = tick * _pick(rng, (0.5, 0), (0.45, rng.randrange(1, 4)), (0.05, -1))
         price = max(tick, against.price + (step if side == 0 else -step))
     if rng.random() < 0.03:
         price += 1  # off tick
-    size = lot * rng.choice([1, 5, 100, 10**6])
+    size = lot * rng.choice([1, 100, 10**4, 10**6])
     if rng.random() < 0.03:
         size = rng.choice([0, size + 1, U64_MAX])
-    flags = _pick(rng, (0.85, 0), (0.04, 1), (0.04, 2), (0.04, 4), (0.02, 5), (0.01, 8))
+    flags = _pick(rng, (0.88, 0), (0.03, 1), (0.04, 2), (0.03, 4), (0.01, 5), (0.01, 8))
     o = Order(
-        tr.address, market, side if rng.random() < 0.98 else 2, price, size,
+        tr.address, market, side if rng.random() < 0.99 else 2, price, size,
         _pick(rng, (0.9, 100_000), (0.05, 1_000), (0.05, 0)),
         _pick(rng, (0.9, 9), (0.1, rng.randrange(0, 4))),
-        _pick(rng, (0.9, T + 1000), (0.05, T), (0.05, T - 1)), flags,
+        _pick(rng, (0.96, T + 1000), (0.02, T), (0.02, T - 1)), flags,
     )  # fmt: skip
     return _sign_order(rng, o, tr)
 
@@ -204,18 +204,18 @@ def _order(
 def _sig_variant(rng: random.Random, sig: bytes) -> bytes:
     """Usually the signature; sometimes high-s (same signer), a bad v, or garbage."""
     x = rng.random()
-    if x < 0.9:
-        return sig
     if x < 0.95:
+        return sig
+    if x < 0.98:
         s = int.from_bytes(sig[32:64], "big")
         return sig[:32] + (eip712.SECP256K1_N - s).to_bytes(32, "big") + bytes([sig[64] ^ 1])
-    if x < 0.97:
+    if x < 0.99:
         return sig[:64] + bytes([rng.choice([0, 1, 29])])
     return rng.randbytes(65)
 
 
 def _sign_order(rng: random.Random, o: Order, tr: Trader) -> SignedOrder:
-    key = tr.key if rng.random() < 0.95 else Trader.of("prop-stranger").key
+    key = tr.key if rng.random() < 0.98 else Trader.of("prop-stranger").key
     signed = SIGNER.order(o, key)
     return SignedOrder(o, _sig_variant(rng, signed.signature))
 
@@ -236,10 +236,11 @@ def _tx(rng: random.Random, w: World) -> bytes:
     tr = rng.choice(TRADERS)
     oracle = ORACLE.key
     if kind == "fill":
-        m = rng.choice(ids)
-        maker, taker = rng.sample(TRADERS, 2) if rng.random() < 0.97 else (tr, tr)
-        if w.orders and rng.random() < 0.3:
+        m = rng.choice(ids[:-1]) if rng.random() < 0.97 else 99
+        maker, taker = rng.sample(TRADERS, 2) if rng.random() < 0.99 else (tr, tr)
+        if w.orders and rng.random() < 0.2:
             maker, mo = rng.choice(w.orders)
+            taker = rng.choice([tr for tr in TRADERS if tr != maker])
         else:
             mo = _order(rng, maker, m, rng.randrange(2), w.markets)
         side = 1 - mo.order.side if mo.order.side <= 1 else 0
@@ -291,7 +292,7 @@ def _tx(rng: random.Random, w: World) -> bytes:
         tx = _signed(rng, CancelAll(tr.address, rng.choice([0, 1, 3, 10, U64_MAX])), tr.key)
     else:
         tx = w.queue[rng.randrange(3)] if rng.random() < 0.9 else deposit_tx(5, tr.address, 1)
-    if rng.random() < 0.06:  # MALFORMED: a wrong length
+    if rng.random() < 0.04:  # MALFORMED: a wrong length
         tx = tx[:-1] if rng.random() < 0.5 else tx + b"\x00"
     return tx
 
