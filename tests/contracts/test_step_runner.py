@@ -53,7 +53,13 @@ from optirollup.state.overlay import StateOverlay, genesis_root
 from optirollup.state.store import LayeredStore, MemoryStore
 from optirollup.stf import BatchContext, Reason, apply
 from optirollup.stf.batch import trace
-from optirollup.testkit import Trader, deposit_tx
+from optirollup.testkit import (
+    WORST_CASE_BATCH_TIME,
+    Signer,
+    Trader,
+    deposit_tx,
+    worst_case_steps,
+)
 from optirollup.units import MAX_COLLATERAL, MAX_FUNDING_INDEX, MAX_POSITION_SIZE, U32_MAX
 
 pytest_plugins = ["conftest_steps"]
@@ -484,6 +490,65 @@ def test_a_read_where_none_is_made_or_a_type_without_a_rule_reverts(
 ) -> None:
     witness = case.encode(case.keys[:1], case.proofs[:1])
     assert case.chain.reverts(case.chain.runner, case.pre_root, tx, T, count, witness) == expected
+
+
+@pytest.fixture(scope="module")
+def fill_case() -> tuple[Any, bytes, bytes, BatchContext, Any]:
+    """The applied worst-case FILL (20 reads, 5 writes) on a small state, to be broken."""
+    case = worst_case_steps(200, Signer())
+    store, root = trie_of(case.leaves)
+    ctx = BatchContext(WORST_CASE_BATCH_TIME, Signer().separator, [keccak(case.steps[0][1])])
+    for what, tx in case.steps:
+        built = build_step_witness(store, root, tx, ctx)
+        if what.startswith("FILL, applied"):
+            assert len(built.reads) == 20 and len(built.writes) == 5
+            return store, root, tx, ctx, built
+        overlay = StateOverlay(store, root)
+        apply(overlay, tx, ctx)
+        root = overlay.root()
+        store.update(overlay.pending_nodes())
+    raise AssertionError("no applied FILL among the worst cases")
+
+
+def _fill_mutations(built: Any) -> dict[str, tuple[bytes, str]]:
+    reads, proofs = list(built.reads), [list(p) for p in built.proofs]
+    swapped = [reads[1], reads[0], *reads[2:]]
+    # The maker order's write proof replaced by the taker account's proof at the pre-root.
+    stale = [*proofs[:21], proofs[2], *proofs[22:]]
+    return {
+        "two read keys swapped": (encode_witness(swapped, proofs), "mpt: "),
+        "a market read missing": (
+            encode_witness(reads[:-2] + reads[-1:], proofs[:18] + proofs[19:]),
+            "rule: missing proof",
+        ),
+        "the last write proof missing": (encode_witness(reads, proofs[:-1]), "step: missing proof"),
+        "a stale proof for a write": (encode_witness(reads, stale), "mpt: bad node hash"),
+        "truncated inside the last proof": (built.encode()[:-5], "step: malformed witness"),
+        "a proof appended": (encode_witness(reads, [*proofs, proofs[0]]), "step: witness too long"),
+    }
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "two read keys swapped",
+        "a market read missing",
+        "the last write proof missing",
+        "a stale proof for a write",
+        "truncated inside the last proof",
+        "a proof appended",
+    ],
+)
+def test_a_broken_fill_witness_reverts_with_a_message(
+    step_chain: StepChain, fill_case: Any, name: str
+) -> None:
+    store, root, tx, ctx, built = fill_case
+    assert step_chain.call(step_chain.runner, root, tx, ctx.batch_time, 1, built.encode()) == (
+        built.post_root
+    )
+    witness, expected = _fill_mutations(built)[name]
+    message = step_chain.reverts(step_chain.runner, root, tx, ctx.batch_time, 1, witness)
+    assert message.startswith(expected), message
 
 
 def test_the_longest_account_leaf_fits_the_mpt_value_limit() -> None:
