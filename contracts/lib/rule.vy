@@ -28,7 +28,9 @@
      exactly the leaves the reference read.
 """
 
-# Longest transaction (protocol §5.1).
+# Longest transaction bytes a step carries: the batch framing's limit
+# (protocol §5.1, MAX_FRAMED_TX_LEN), which `DisputeGame.step` also takes;
+# the longest valid transaction (protocol §1.3 MAX_TX_LEN, a FILL) is 263.
 MAX_TX_LEN: constant(uint256) = 512
 # Longest leaf value the runner proves (`mpt.MAX_VALUE`).
 MAX_VALUE: constant(uint256) = 672
