@@ -45,6 +45,7 @@ from optirollup.dispute import (
 from optirollup.dispute.witness import MAX_NODE as WITNESS_MAX_NODE
 from optirollup.dispute.witness import MAX_VALUE as WITNESS_MAX_VALUE
 from optirollup.hashing import keccak
+from optirollup.l1.contracts import load
 from optirollup.l1.deploy import ALL_RULES, bind, deploy, devnet_params
 from optirollup.state import mpt
 from optirollup.state.keys import SYSTEM_KEY, account_key
@@ -73,6 +74,7 @@ SEPARATOR = b"\x5e" * 32
 T = 1_700_000_000
 MPT_MAX_VALUE = WITNESS_MAX_VALUE  # contracts/lib/mpt.vy MAX_VALUE
 LONG = os.environ.get("HYPOTHESIS_PROFILE") == "long"
+ZERO = "0x" + "00" * 20
 
 
 def h(text: str) -> bytes:
@@ -783,3 +785,30 @@ def test_a_game_on_a_deposit_batch_is_decided_by_the_deposit_step(
         f"{'asserter' if honest else 'challenger'} wins): {receipt['gasUsed']:,} gas; "
         f"the same step sent to the verifier directly: {direct:,} gas"
     )
+
+
+# --------------------------------------------------------------------------- deployment
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "expected"),
+    [
+        ("steps/StepRunner", "a rule table with an EOA", "step: rule not a contract"),
+        ("steps/DepositRule", "an EOA as the Vault", "deposit: vault not a contract"),
+        ("steps/FillRule", "an EOA as the Vault", "fill: vault not a contract"),
+    ],
+)
+def test_a_rule_or_runner_over_an_address_without_code_cannot_be_deployed(
+    step_chain: StepChain, name: str, args: str, expected: str
+) -> None:
+    eoa = step_chain.user
+    art = load(name)
+    factory = step_chain.w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
+    ctor = (
+        factory.constructor([eoa] + [ZERO] * 7)
+        if name.endswith("Runner")
+        else (factory.constructor(eoa))
+    )
+    with pytest.raises(ContractLogicError) as err:
+        step_chain.w3.eth.call({"from": step_chain.deployer, "data": ctor.data_in_transaction})
+    assert revert_message(err.value) == expected
