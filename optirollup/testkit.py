@@ -207,3 +207,49 @@ def worst_case_steps(fillers: int, signer: Signer | None = None) -> WorstCase:
         ),
     ]
     return WorstCase(leaves, steps, (m.address, 10**6))
+
+
+# --- a perpetuals workload --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Transactions that all apply (reason OK) in order from the genesis of ``oracle``."""
+
+    oracle: Trader
+    traders: tuple[Trader, ...]
+    deposit_hashes: tuple[bytes, ...]
+    """The Vault queue the DEPOSITs consume (keccak of each DEPOSIT)."""
+    txs: tuple[bytes, ...]
+    """LIST_MARKET, ORACLE_UPDATE, one DEPOSIT per trader, then the FILLs."""
+
+
+def perp_workload(fills: int, signer: Signer | None = None, traders: int = 8) -> Workload:
+    """Return a deterministic workload: one perpetual market, funded traders and ``fills`` FILLs.
+
+    Every transaction applies with reason OK at any batch time ≥ 1 and any batching (each FILL
+    uses fresh orders, so no order leaf is reused); the cast is ``Trader.of("workload-…")``.
+    """
+    from optirollup.codec.tx import ListMarket, OracleUpdate
+
+    signer = signer or Signer()
+    oracle = Trader.of("workload-oracle")
+    cast = tuple(Trader.of(f"workload-trader-{i}") for i in range(traders))
+    lot, tick, price = 100_000, 1_000, 3_000_000_000
+    listing = ListMarket(1, 0, b"ETH-PERP".ljust(16, b"\x00"), 0, 0, lot, tick, 100_000, 50_000,
+                         200, 500, 10_000)  # fmt: skip
+    txs = [
+        encode_tx(signer.sign(listing, oracle.key)),
+        encode_tx(signer.sign(OracleUpdate(1, price, 0, 1), oracle.key)),
+    ]
+    deposits = [deposit_tx(i, t.address, 10**12) for i, t in enumerate(cast)]
+    txs += deposits
+    for k in range(fills):
+        maker, taker = cast[k % traders], cast[(k + 1 + k // traders) % traders]
+        if maker == taker:
+            taker = cast[(k + 1) % traders]
+        side = k % 2
+        mo = Order(maker.address, 1, side, price + (k % 5) * tick, 10 * lot, 1_000, k, 2**63)
+        to = Order(taker.address, 1, 1 - side, mo.price, 10 * lot, 1_000, k, 2**63)
+        txs.append(signer.fill(signer.order(mo, maker.key), signer.order(to, taker.key), lot))
+    return Workload(oracle, cast, tuple(keccak(d) for d in deposits), tuple(txs))

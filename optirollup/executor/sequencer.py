@@ -1,0 +1,365 @@
+"""The sequencer: apply, journal, acknowledge; seal batches atomically; recover after a crash.
+
+Durability contract (issue 5: "nothing acknowledged is ever lost"):
+
+* :meth:`Sequencer.submit` applies transactions to the open batch through the reference STF and
+  journals those that apply (reason OK) in **one synced LevelDB write** before it returns; its
+  return value is the acknowledgement. A transaction that fails its checks is a no-op, writes
+  nothing and is not included (the caller reports the reason).
+* :meth:`Sequencer.seal` writes the batch's trie nodes, its :class:`BatchRecord`, the new head
+  and the removal of its journal entries in **one synced LevelDB write**: after a crash the batch
+  is either wholly sealed or still wholly in the journal.
+* Reopening (:meth:`Sequencer.open`) loads the head and replays the journal of the open batch
+  with the batch time it was opened with and the deposit hashes recorded when they were learned,
+  so it reaches exactly the state that was acknowledged: the STF is deterministic.
+
+Layout of the metadata namespace (``LevelDB.get_meta`` keys): ``head`` (``rlp([batch_count,
+root, last_batch_time])``), ``batch/<u64 index>`` (a :class:`BatchRecord`), ``open`` (``rlp(
+[batch_time])`` while a batch is open), ``j/<u32 seq>`` (a journaled transaction of the open
+batch), ``dep/<u64 index>`` (the Vault's hash of deposit ``index``).
+
+No clock: times are parameters. No L1 access: posting batches is the poster's job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import rlp
+
+from optirollup.codec.batch import MAX_BATCH_TXS, encode_tx_list
+from optirollup.errors import OptiRollupError
+from optirollup.state.leveldb import LevelDB
+from optirollup.state.overlay import StateOverlay
+from optirollup.stf import BatchContext, Receipt, apply
+
+__all__ = [
+    "BatchRecord",
+    "ExecutorError",
+    "SealPolicy",
+    "Sequencer",
+    "SequencerBroken",
+    "Submitted",
+]
+
+_HEAD = b"head"
+_OPEN = b"open"
+_BATCH = b"batch/"
+_JOURNAL = b"j/"
+_DEPOSIT = b"dep/"
+
+MAX_BATCH_BYTES = 120_000
+"""Largest framed transaction list a batch may carry: a ``Rollup.propose`` transaction must stay
+under the 128 KiB transaction-pool limit of L1 clients (about 620 mixed transactions)."""
+
+
+class ExecutorError(OptiRollupError):
+    """Base of the executor's errors."""
+
+
+class SequencerBroken(ExecutorError):
+    """A write failed after the in-memory state moved on: the process must restart and recover."""
+
+
+def _u(x: int, n: int) -> bytes:
+    return x.to_bytes(n, "big")
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRecord:
+    """A sealed batch: what ``Rollup.propose`` posts and what a game on it needs."""
+
+    index: int
+    prev_root: bytes
+    post_root: bytes
+    batch_time: int
+    txs: tuple[bytes, ...]
+
+    def encode(self) -> bytes:
+        """Return ``rlp([index, prev_root, post_root, batch_time, [tx...]])``."""
+        fields = [self.index, self.prev_root, self.post_root, self.batch_time, list(self.txs)]
+        return bytes(rlp.encode(fields))
+
+    @classmethod
+    def decode(cls, data: bytes) -> BatchRecord:
+        """Decode :meth:`encode`'s output; raise :class:`ExecutorError` on anything else."""
+        try:
+            index, prev, post, batch_time, txs = rlp.decode(data)
+            return cls(
+                int.from_bytes(index, "big"),
+                bytes(prev),
+                bytes(post),
+                int.from_bytes(batch_time, "big"),
+                tuple(bytes(t) for t in txs),
+            )
+        except (rlp.exceptions.DecodingError, ValueError, TypeError) as err:
+            raise ExecutorError(f"a batch record does not decode: {err}") from err
+
+    @property
+    def calldata(self) -> bytes:
+        """Return the framed transaction list ``Rollup.propose`` takes."""
+        return encode_tx_list(list(self.txs))
+
+
+@dataclass(frozen=True, slots=True)
+class SealPolicy:
+    """When a batch is sealed: ``max_txs`` transactions, ``max_seconds`` after it opened, or
+    before it would exceed ``max_bytes`` of framed calldata."""
+
+    max_txs: int = 500
+    max_seconds: int = 2
+    max_bytes: int = MAX_BATCH_BYTES
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_txs <= MAX_BATCH_TXS:
+            raise ValueError(f"max_txs={self.max_txs} outside 1..{MAX_BATCH_TXS}")
+        if self.max_seconds < 0:
+            raise ValueError("max_seconds must not be negative")
+        if self.max_bytes < 2 + 263:
+            raise ValueError(f"max_bytes={self.max_bytes} cannot hold one FILL")
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """What :meth:`Sequencer.submit` did with one transaction."""
+
+    tx: bytes
+    receipt: Receipt
+    batch_index: int
+    """The batch it joined (for a rejected one: the batch it would have joined)."""
+    position: int
+    """Its index in that batch, or -1 if it was rejected (not included)."""
+
+    @property
+    def accepted(self) -> bool:
+        """Tell whether the transaction applied and is in the batch."""
+        return self.position >= 0
+
+
+class Sequencer:
+    """The open batch over the last sealed state, journaled; see the module notes."""
+
+    def __init__(
+        self, db: LevelDB, separator: bytes, policy: SealPolicy, *, genesis_root: bytes
+    ) -> None:
+        """Open the sequencer over ``db``; use :meth:`open`, which also recovers the journal."""
+        self._db = db
+        self._separator = separator
+        self.policy = policy
+        head = db.get_meta(_HEAD)
+        if head is None:
+            if genesis_root not in db.nodes:
+                raise ExecutorError(
+                    f"genesis root 0x{genesis_root.hex()} is not in {db.path}; write the genesis "
+                    "state first (optirollup.state.overlay.genesis_root over db.nodes)"
+                )
+            self.batch_count, self.head_root, self.last_batch_time = 0, genesis_root, 0
+        else:
+            count, root, last = rlp.decode(head)
+            self.batch_count = int.from_bytes(count, "big")
+            self.head_root = bytes(root)
+            self.last_batch_time = int.from_bytes(last, "big")
+            if self.batch_count == 0 and self.head_root != genesis_root:
+                raise ExecutorError("the database was started from another genesis root")
+        self._deposits: list[bytes] = []
+        while (h := db.get_meta(_DEPOSIT + _u(len(self._deposits), 8))) is not None:
+            self._deposits.append(h)
+        self._overlay = StateOverlay(db.nodes, self.head_root)
+        self._txs: list[bytes] = []
+        self._bytes = 0
+        self._batch_time: int | None = None
+        self._opened_at: int | None = None
+        self._broken = False
+
+    @classmethod
+    def open(
+        cls,
+        db: LevelDB,
+        separator: bytes,
+        policy: SealPolicy | None = None,
+        *,
+        genesis_root: bytes,
+        now: int = 0,
+    ) -> Sequencer:
+        """Open over ``db`` and replay the journal of the open batch (``now``: local seconds)."""
+        seq = cls(db, separator, policy or SealPolicy(), genesis_root=genesis_root)
+        seq._recover(now)
+        return seq
+
+    # -- state ------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> StateOverlay:
+        """Return the state including the open batch (read it; never write it directly)."""
+        return self._overlay
+
+    @property
+    def open_txs(self) -> tuple[bytes, ...]:
+        """Return the transactions of the open batch, in order."""
+        return tuple(self._txs)
+
+    @property
+    def open_batch_time(self) -> int | None:
+        """Return the open batch's time, or None if no batch is open."""
+        return self._batch_time
+
+    @property
+    def deposit_hashes(self) -> tuple[bytes, ...]:
+        """Return the deposit hashes learned so far (the Vault's queue, in order)."""
+        return tuple(self._deposits)
+
+    def batch(self, index: int) -> BatchRecord:
+        """Return sealed batch ``index``; raise :class:`ExecutorError` if there is none."""
+        raw = self._db.get_meta(_BATCH + _u(index, 8))
+        if raw is None:
+            raise ExecutorError(f"no sealed batch {index} (sealed: {self.batch_count})")
+        return BatchRecord.decode(raw)
+
+    def _context(self) -> BatchContext:
+        assert self._batch_time is not None
+        return BatchContext(self._batch_time, self._separator, self._deposits)
+
+    def _check(self) -> None:
+        if self._broken:
+            raise SequencerBroken("a write failed earlier; restart the node to recover")
+
+    # -- deposits ---------------------------------------------------------------------------
+
+    def learn_deposits(self, first: int, hashes: Sequence[bytes]) -> None:
+        """Record the Vault's deposit hashes ``first, first + 1, …`` (durably, idempotently).
+
+        Raise :class:`ExecutorError` if they leave a gap or contradict a hash already known
+        (an L1 reorg that changed the queue: the node must stop and be looked at).
+        """
+        self._check()
+        if first > len(self._deposits):
+            raise ExecutorError(
+                f"deposit {first} learned before deposit {len(self._deposits)}: read the Vault's "
+                "queue in order"
+            )
+        new: dict[bytes, bytes | None] = {}
+        added: list[bytes] = []
+        for i, h in enumerate(hashes, start=first):
+            if len(h) != 32:
+                raise ExecutorError(f"deposit {i}: a hash is 32 bytes, got {len(h)}")
+            if i < len(self._deposits):
+                if self._deposits[i] != h:
+                    raise ExecutorError(
+                        f"deposit {i} changed from 0x{self._deposits[i].hex()} to 0x{h.hex()}"
+                    )
+                continue
+            new[_DEPOSIT + _u(i, 8)] = h
+            added.append(h)
+        if new:
+            self._db.write_batch({}, new)
+            self._deposits.extend(added)
+
+    # -- submit and seal --------------------------------------------------------------------
+
+    def submit(self, txs: Sequence[bytes], *, batch_time: int, now: int) -> list[Submitted]:
+        """Apply ``txs`` in order to the open batch; journal the applied ones; return them all.
+
+        ``batch_time`` is the time a batch opened now would get (the node passes the latest L1
+        block's timestamp; it is raised to the last sealed batch's time if below it); ``now``
+        is local seconds for the seal policy. A batch that would exceed the policy's size is
+        sealed first (the returned records show which batch each transaction joined). The
+        journal write happens before this returns: the return value is the acknowledgement.
+        """
+        self._check()
+        out: list[Submitted] = []
+        journal: dict[bytes, bytes | None] = {}
+        for tx in txs:
+            framed = 2 + len(tx)
+            if self._txs and (
+                len(self._txs) >= self.policy.max_txs
+                or self._bytes + framed > self.policy.max_bytes
+            ):
+                self._flush(journal)
+                journal = {}
+                self.seal()
+            if self._batch_time is None:
+                self._batch_time = max(batch_time, self.last_batch_time)
+                self._opened_at = now
+                journal[_OPEN] = rlp.encode([self._batch_time])
+            receipt = apply(self._overlay, tx, self._context())
+            if not receipt.ok:
+                out.append(Submitted(tx, receipt, self.batch_count, -1))
+                continue
+            journal[_JOURNAL + _u(len(self._txs), 4)] = tx
+            out.append(Submitted(tx, receipt, self.batch_count, len(self._txs)))
+            self._txs.append(tx)
+            self._bytes += framed
+        self._flush(journal)
+        return out
+
+    def _flush(self, journal: dict[bytes, bytes | None]) -> None:
+        if not journal:
+            return
+        try:
+            self._db.write_batch({}, journal)
+        except Exception as err:
+            self._broken = True
+            raise SequencerBroken(f"journal write failed ({err}); restart to recover") from err
+
+    def seal_due(self, now: int) -> bool:
+        """Tell whether the open batch should be sealed at local time ``now``."""
+        if not self._txs:
+            return False
+        assert self._opened_at is not None
+        full = len(self._txs) >= self.policy.max_txs
+        return full or now - self._opened_at >= self.policy.max_seconds
+
+    def seal(self) -> BatchRecord | None:
+        """Seal the open batch (one atomic write); return its record, or None if it is empty."""
+        self._check()
+        if not self._txs:
+            return None
+        assert self._batch_time is not None
+        record = BatchRecord(
+            self.batch_count,
+            self.head_root,
+            self._overlay.root(),
+            self._batch_time,
+            tuple(self._txs),
+        )
+        meta: dict[bytes, bytes | None] = {
+            _BATCH + _u(record.index, 8): record.encode(),
+            _HEAD: rlp.encode([record.index + 1, record.post_root, record.batch_time]),
+            _OPEN: None,
+        }
+        for i in range(len(self._txs)):
+            meta[_JOURNAL + _u(i, 4)] = None
+
+        def write(nodes: dict[bytes, bytes]) -> None:
+            self._db.write_batch(nodes, meta)
+
+        try:
+            self._overlay.commit(write)
+        except Exception as err:
+            self._broken = True
+            raise SequencerBroken(f"sealing batch {record.index} failed ({err})") from err
+        self.batch_count += 1
+        self.head_root = record.post_root
+        self.last_batch_time = record.batch_time
+        self._txs, self._bytes, self._batch_time, self._opened_at = [], 0, None, None
+        return record
+
+    # -- recovery ---------------------------------------------------------------------------
+
+    def _recover(self, now: int) -> None:
+        opened = self._db.get_meta(_OPEN)
+        if opened is None:
+            return
+        (batch_time,) = rlp.decode(opened)
+        self._batch_time = int.from_bytes(batch_time, "big")
+        self._opened_at = now
+        while (tx := self._db.get_meta(_JOURNAL + _u(len(self._txs), 4))) is not None:
+            receipt = apply(self._overlay, tx, self._context())
+            if not receipt.ok:  # the journal holds only transactions that applied
+                raise ExecutorError(
+                    f"journaled transaction {len(self._txs)} of batch {self.batch_count} no "
+                    f"longer applies ({receipt.reason.name}): the database is corrupt"
+                )
+            self._txs.append(tx)
+            self._bytes += 2 + len(tx)
