@@ -23,7 +23,7 @@ No clock: times are parameters. No L1 access: posting batches is the poster's jo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import rlp
@@ -257,7 +257,14 @@ class Sequencer:
 
     # -- submit and seal --------------------------------------------------------------------
 
-    def submit(self, txs: Sequence[bytes], *, batch_time: int, now: int) -> list[Submitted]:
+    def submit(
+        self,
+        txs: Sequence[bytes],
+        *,
+        batch_time: int,
+        now: int,
+        extra: Mapping[bytes, bytes | None] | None = None,
+    ) -> list[Submitted]:
         """Apply ``txs`` in order to the open batch; journal the applied ones; return them all.
 
         ``batch_time`` is the time a batch opened now would get (the node passes the latest L1
@@ -265,8 +272,13 @@ class Sequencer:
         is local seconds for the seal policy. A batch that would exceed the policy's size is
         sealed first (the returned records show which batch each transaction joined). The
         journal write happens before this returns: the return value is the acknowledgement.
+        ``extra`` metadata (e.g. the node's resting orders, under keys outside this module's
+        layout) is written in the same atomic write as the last journal entries.
         """
         self._check()
+        for key in extra or {}:
+            if key.startswith((_HEAD, _OPEN, _BATCH, _JOURNAL, _DEPOSIT)):
+                raise ExecutorError(f"extra key {key!r} is in the sequencer's own layout")
         out: list[Submitted] = []
         journal: dict[bytes, bytes | None] = {}
         for tx in txs:
@@ -290,6 +302,7 @@ class Sequencer:
             out.append(Submitted(tx, receipt, self.batch_count, len(self._txs)))
             self._txs.append(tx)
             self._bytes += framed
+        journal.update(extra or {})
         self._flush(journal)
         return out
 

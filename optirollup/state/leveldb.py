@@ -15,7 +15,7 @@ batch's roots in a ``LayeredStore`` over ``.nodes``, then
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import TracebackType
 
 import plyvel
@@ -140,6 +140,17 @@ class LevelDB:
                 raise _closed(self.path) from err
             raise
         return value
+
+    def iter_meta(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Yield ``(key, value)`` of every metadata key starting with ``prefix``, in key order.
+
+        Keys are returned without the namespace prefix, as ``get_meta`` takes them.
+        """
+        if self._db.closed:
+            raise _closed(self.path)
+        start = len(META_PREFIX)
+        for key, value in self._db.iterator(prefix=META_PREFIX + prefix):
+            yield bytes(key[start:]), bytes(value)
 
     def write_batch(self, nodes: Mapping[bytes, bytes], meta: Mapping[bytes, bytes | None]) -> None:
         """Write ``nodes`` and ``meta`` atomically and durably in one LevelDB write batch.

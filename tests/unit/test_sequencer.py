@@ -227,3 +227,15 @@ def test_the_workload_itself_applies_in_any_batching() -> None:
         root = overlay.commit(store.update)
     assert root == _reference(list(WORK.txs))
     assert os.cpu_count()  # the crash tests run real processes
+
+
+def test_extra_metadata_is_written_with_the_journal_and_kept_out_of_its_layout(
+    tmp_path: Path,
+) -> None:
+    db, seq = _open(tmp_path / "db")
+    seq.submit(WORK.txs[:2], batch_time=T, now=0, extra={b"orders/a": b"1", b"orders/b": b"2"})
+    seq.submit([], batch_time=T, now=0, extra={b"orders/a": None})
+    assert list(db.iter_meta(b"orders/")) == [(b"orders/b", b"2")]
+    with pytest.raises(ExecutorError, match="sequencer's own layout"):
+        seq.submit([], batch_time=T, now=0, extra={b"j/\x00\x00\x00\x09": b"x"})
+    db.close()
