@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -37,8 +38,8 @@ def _hex_arg(text: str) -> bytes:
 def main() -> None:
     """optirollup: an optimistic rollup for perpetuals and options trading.
 
-    The node, devnet and trader commands arrive with their issues; today the protocol core
-    (state transition, codecs, state trie) is in place. See README.md.
+    `optirollup devnet` starts a local L1 with the rollup deployed; the node and the trader
+    commands arrive with their issues. See README.md.
     """
 
 
@@ -50,6 +51,147 @@ def demo() -> None:
         "What works today: `make test` (protocol core, vectors, contracts and dispute games),\n"
         "`make bench` (STF throughput) and `make gas-doc` (L1 gas figures)."
     )
+
+
+def _key_option(ctx: click.Context, param: click.Parameter, value: str | None) -> bytes | None:
+    """Parse an optional 32-byte private key given as hex."""
+    if value is None:
+        return None
+    key = _hex_arg(value)
+    if len(key) != 32:
+        raise click.BadParameter(f"a private key is 32 bytes of hex, got {len(key)} bytes")
+    return key
+
+
+@main.command()
+@click.option(
+    "--rpc-url",
+    envvar="OPTIROLLUP_RPC_URL",
+    show_envvar=True,
+    metavar="URL",
+    help="Deploy onto this running JSON-RPC node instead of starting anvil; then nothing is "
+    "started and the command returns once the file is written.  [default: start anvil from "
+    "node_modules on a free 127.0.0.1 port]",
+)
+@click.option(
+    "--out",
+    envvar="OPTIROLLUP_DEVNET_OUT",
+    show_envvar=True,
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=Path("devnet.json"),
+    show_default=True,
+    help="The deployment file to write (overwritten): addresses, chain id, RPC URL, deployment "
+    "block and the devnet-only test keys.",
+)
+@click.option(
+    "--traders",
+    envvar="OPTIROLLUP_DEVNET_TRADERS",
+    show_envvar=True,
+    type=click.IntRange(0, 1000),
+    default=4,
+    show_default=True,
+    help='Test traders to fund; their keys are Trader.of("devnet-trader-<i>").',
+)
+@click.option(
+    "--trader-eth",
+    envvar="OPTIROLLUP_DEVNET_TRADER_ETH",
+    show_envvar=True,
+    type=click.IntRange(0, 10**6),
+    default=100,
+    show_default=True,
+    help="ETH sent to each trader (from the deployer).",
+)
+@click.option(
+    "--trader-tokens",
+    envvar="OPTIROLLUP_DEVNET_TRADER_TOKENS",
+    show_envvar=True,
+    type=click.IntRange(0, 10**12),
+    default=1_000_000,
+    show_default=True,
+    help="Whole MockTokens (6 decimals) minted to each trader.",
+)
+@click.option(
+    "--oracle-key",
+    envvar="OPTIROLLUP_ORACLE_KEY",
+    show_envvar=True,
+    metavar="HEX",
+    callback=_key_option,
+    help='The genesis oracle\'s private key.  [default: the devnet key Trader.of("devnet-oracle")]',
+)
+@click.option(
+    "--proposer-key",
+    envvar="OPTIROLLUP_PROPOSER_KEY",
+    show_envvar=True,
+    metavar="HEX",
+    callback=_key_option,
+    help="The proposer's private key; it is funded and stakes the bond itself.  [default: the "
+    'devnet key Trader.of("devnet-proposer")]',
+)
+@click.option(
+    "--deployer-key",
+    envvar="OPTIROLLUP_DEPLOYER_KEY",
+    show_envvar=True,
+    metavar="HEX",
+    callback=_key_option,
+    help="A funded key that deploys and funds everyone.  [default: the node's first unlocked "
+    "account, anvil's first dev account]",
+)
+@click.option(
+    "--chain-id",
+    envvar="OPTIROLLUP_CHAIN_ID",
+    show_envvar=True,
+    type=click.IntRange(1, 2**63 - 1),
+    default=31337,
+    show_default=True,
+    help="Chain id of the anvil it starts (ignored with --rpc-url).",
+)
+@click.option(
+    "--challenge-window",
+    envvar="OPTIROLLUP_CHALLENGE_WINDOW",
+    show_envvar=True,
+    type=click.IntRange(0, 2**64 - 1),
+    default=3600,
+    show_default=True,
+    help="Seconds a posted batch stays open to challenge.",
+)
+def devnet(
+    rpc_url: str | None,
+    out: Path,
+    traders: int,
+    trader_eth: int,
+    trader_tokens: int,
+    oracle_key: bytes | None,
+    proposer_key: bytes | None,
+    deployer_key: bytes | None,
+    chain_id: int,
+    challenge_window: int,
+) -> None:
+    """Start a local L1 (anvil) with the rollup deployed and test accounts funded.
+
+    Deploys MockToken, Vault, Rollup, DisputeGame and the step verifiers of every transaction
+    type, stakes the proposer's bond, funds a challenger and the test traders (ETH and
+    MockToken), writes the deployment file and prints a summary. Then anvil keeps running until
+    Ctrl-C or SIGTERM, and is stopped on exit. With --rpc-url it deploys onto that node and
+    returns. Every key it uses by default is public: for devnets only.
+    """
+    # Imported here: web3 takes a while to import, and every other command starts without it.
+    from optirollup.devnet import ETHER, TOKEN_UNIT, DevnetConfig
+    from optirollup.devnet import run as run_devnet
+
+    defaults = DevnetConfig()
+    try:
+        config = DevnetConfig(
+            traders=traders,
+            oracle_key=oracle_key or defaults.oracle_key,
+            proposer_key=proposer_key or defaults.proposer_key,
+            deployer_key=deployer_key,
+            trader_eth=trader_eth * ETHER,
+            trader_tokens=trader_tokens * TOKEN_UNIT,
+            challenge_window=challenge_window,
+        )
+        run_devnet(config, out, rpc_url=rpc_url, chain_id=chain_id, echo=click.echo)
+    except OptiRollupError as err:
+        raise click.ClickException(str(err)) from err
 
 
 @main.group()
