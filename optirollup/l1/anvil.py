@@ -51,6 +51,11 @@ def anvil_binary() -> Path:
     """Return the anvil executable (``OPTIROLLUP_ANVIL``, else the project's node_modules)."""
     override = os.environ.get("OPTIROLLUP_ANVIL")
     if override:
+        if not os.access(override, os.X_OK):
+            raise AnvilError(
+                f"OPTIROLLUP_ANVIL={override} is not an executable file; unset it to use the "
+                "project's anvil (make install)"
+            )
         return Path(override)
     key = (sys.platform, platform.machine().lower())
     target = _PLATFORMS.get(key)
@@ -143,11 +148,14 @@ class Anvil:
         for _attempt in range(3):
             port = free_port()
             self._log = tempfile.TemporaryFile()  # noqa: SIM115 - stop() closes it
+            # Its own session: a Ctrl-C in the terminal reaches only the parent, which stops
+            # anvil itself (by pid) after whatever cleanup it needs.
             process = subprocess.Popen(
                 self._command(port),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=self._log,
+                start_new_session=True,
             )
             self._process, self.port = process, port
             deadline = time.monotonic() + self.startup_timeout
