@@ -4,6 +4,31 @@ Core layer (pure: no web3, no disk, no clock). :mod:`optirollup.dispute.witness`
 witnesses of one-step proofs; it is the only place witnesses are made.
 """
 
+from optirollup.dispute.game import (
+    ASSERTER,
+    CHALLENGER,
+    BadGameView,
+    GameView,
+    Phase,
+    Role,
+    Status,
+    split_points,
+)
+from optirollup.dispute.solver import (
+    Action,
+    Bisect,
+    Choose,
+    Claim,
+    CloseVoid,
+    ListTrace,
+    Step,
+    Timeout,
+    TraceOutOfRange,
+    TraceProvider,
+    first_disputed,
+    solve,
+    stale,
+)
 from optirollup.dispute.witness import (
     BadWitness,
     DisputeError,
@@ -28,4 +53,25 @@ __all__ = [
     "decode_witness",
     "encode_witness",
     "step_inputs",
+    "ASSERTER",
+    "CHALLENGER",
+    "Action",
+    "BadGameView",
+    "Bisect",
+    "Choose",
+    "Claim",
+    "CloseVoid",
+    "GameView",
+    "ListTrace",
+    "Phase",
+    "Role",
+    "Status",
+    "Step",
+    "Timeout",
+    "TraceOutOfRange",
+    "TraceProvider",
+    "first_disputed",
+    "solve",
+    "split_points",
+    "stale",
 ]

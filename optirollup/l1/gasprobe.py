@@ -11,8 +11,10 @@ Used by ``bench/gas.py`` (which writes ``docs/gas.md``); nothing in the node dep
   explicit gas limit (so a call that only succeeds at a time set with :meth:`Probe.at` is not
   estimated at the latest block's time), queues Vault deposits in bulk, moves time and reads
   a transaction's execution gas from anvil's parity-style trace (``trace_transaction``).
-* :func:`split_points`, :func:`lie_after` and :func:`honest_choice` are the dispute-game
-  arithmetic of ``docs/l1.md`` ("DisputeGame") in Python; :func:`bisect_to_step` plays the
+* :func:`lie_after` and :func:`honest_choice` script the dispute game of ``docs/l1.md``
+  ("DisputeGame"): the arithmetic itself (:func:`~optirollup.dispute.game.split_points`, the
+  challenger's choice :func:`~optirollup.dispute.solver.first_disputed`) lives in
+  :mod:`optirollup.dispute` and is re-exported here; :func:`bisect_to_step` plays the
   BISECT/CHOOSE rounds of one game and returns the gas of every move.
 """
 
@@ -28,6 +30,8 @@ from web3.contract import Contract
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
+from optirollup.dispute.game import Phase, split_points
+from optirollup.dispute.solver import ListTrace, first_disputed
 from optirollup.hashing import keccak
 from optirollup.l1 import L1Error
 from optirollup.l1.anvil import Anvil
@@ -57,8 +61,8 @@ TX_BASE = 21_000
 FLOOR_PER_TOKEN = 10
 """EIP-7623 ``TOTAL_COST_FLOOR_PER_TOKEN``."""
 
-BISECT, CHOOSE, STEP = 1, 2, 3
-"""Game phases (``contracts/DisputeGame.vy``)."""
+BISECT, CHOOSE, STEP = Phase.BISECT, Phase.CHOOSE, Phase.STEP
+"""Game phases (``contracts/DisputeGame.vy``; :class:`optirollup.dispute.game.Phase`)."""
 
 _GAME_FIELDS = (
     "batch_index", "batch_nonce", "asserter", "challenger", "lo", "hi", "root_lo", "root_hi",
@@ -103,12 +107,6 @@ def calldata_cost(data: bytes) -> CalldataCost:
     return CalldataCost(len(data), data.count(0))
 
 
-def split_points(lo: int, hi: int, k: int) -> list[int]:
-    """Return ``p_0 .. p_parts`` of ``[lo, hi]`` with ``parts = min(k, hi - lo)`` (docs/l1.md)."""
-    parts = min(k, hi - lo)
-    return [lo + (hi - lo) * j // parts for j in range(parts + 1)]
-
-
 def lie_after(honest: Sequence[bytes], d: int) -> list[bytes]:
     """Return a trace equal to ``honest`` up to ``R_d`` and wrong from ``R_{d+1}`` on.
 
@@ -125,10 +123,10 @@ def honest_choice(points: Sequence[int], asserted: Sequence[bytes], honest: Sequ
 
     ``asserted`` holds the asserted roots at every split point, both ends included.
     """
-    for j in range(len(points) - 1):
-        if asserted[j + 1] != honest[points[j + 1]]:
-            return j
-    raise GasProbeError("the honest challenger agrees with every asserted root")
+    j = first_disputed(points, asserted, ListTrace(honest))
+    if j is None:
+        raise GasProbeError("the honest challenger agrees with every asserted root")
+    return j
 
 
 @dataclass(frozen=True)
