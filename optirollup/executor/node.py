@@ -73,6 +73,7 @@ __all__ = [
 _ORDERS = b"orders/"
 _MARKETS = b"markets/"
 _POSTED = b"posted/"
+_POSTED_COUNT = b"posted_count"
 _FINAL = b"final"
 _SIG_LEN = 65
 
@@ -439,8 +440,16 @@ class NodeCore:
     # -- L1 progress ------------------------------------------------------------------------
 
     def mark_posted(self, index: int, tx_hash: bytes) -> None:
-        """Record that sealed batch ``index`` is on L1 (by ``tx_hash``)."""
-        self._db.write_batch({}, {_POSTED + index.to_bytes(8, "big"): tx_hash})
+        """Record that sealed batch ``index`` is on L1 (by ``tx_hash``); batches post in order."""
+        count = max(self._posted(), index + 1)
+        self._db.write_batch(
+            {},
+            {_POSTED + index.to_bytes(8, "big"): tx_hash, _POSTED_COUNT: count.to_bytes(8, "big")},
+        )
+
+    def _posted(self) -> int:
+        raw = self._db.get_meta(_POSTED_COUNT)
+        return 0 if raw is None else int.from_bytes(raw, "big")
 
     def mark_final(self, count: int) -> None:
         """Record that the first ``count`` batches are final on L1."""
@@ -482,21 +491,19 @@ class NodeCore:
 
     def batches(self, start: int, limit: int) -> list[BatchView]:
         """Return sealed batches ``start …`` (at most ``limit``), with their L1 status."""
-        final = self._final()
+        final, posted = self._final(), self._posted()
         out = []
         for i in range(start, min(self.sequencer.batch_count, start + max(0, limit))):
             b = self.sequencer.batch(i)
-            posted = self._db.get_meta(_POSTED + i.to_bytes(8, "big")) is not None
-            status = "final" if i < final else "posted" if posted else "sealed"
+            status = "final" if i < final else "posted" if i < posted else "sealed"
             out.append(BatchView(i, b.prev_root, b.post_root, b.batch_time, len(b.txs), status))
         return out
 
     def status(self) -> StatusView:
         """Return the node's head, open batch and L1 progress."""
-        posted = sum(1 for _ in self._db.iter_meta(_POSTED))
         seq = self.sequencer
         return StatusView(seq.batch_count, seq.head_root, len(seq.open_txs),
-                          len(seq.deposit_hashes), posted, self._final())  # fmt: skip
+                          len(seq.deposit_hashes), self._posted(), self._final())  # fmt: skip
 
 
 def _decode(tx: bytes) -> Tx:

@@ -160,7 +160,7 @@ def test_a_maker_the_state_refuses_is_dropped_and_the_taker_trades_with_the_next
     assert node.core.account(A.address).open_orders == ()
 
 
-def test_fills_cannot_be_sent_directly_and_garbage_is_malformed(node: Node) -> None:
+def test_fills_and_deposits_cannot_be_sent_directly_and_garbage_is_malformed(node: Node) -> None:
     with pytest.raises(NodeError) as fill:
         node.core.submit_tx(SIGNER.fill(order(A, 1), order(B, 0), LOT), batch_time=T, now=0)
     assert fill.value.code == "fill_not_allowed"
@@ -170,6 +170,9 @@ def test_fills_cannot_be_sent_directly_and_garbage_is_malformed(node: Node) -> N
     with pytest.raises(NodeError) as replay:
         node.core.submit_tx(WORK.txs[0], batch_time=T, now=0)
     assert replay.value.code == "market_exists"
+    with pytest.raises(NodeError) as deposit:  # deposits come from the Vault's queue only
+        node.core.submit_tx(WORK.txs[2], batch_time=T, now=0)
+    assert deposit.value.code == "deposit_not_allowed"
 
 
 def test_status_and_batches_follow_sealing_and_l1_progress(node: Node) -> None:
