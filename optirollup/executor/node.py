@@ -415,6 +415,12 @@ class NodeCore:
             raise NodeError(
                 "fill_not_allowed", "FILLs are made by the node's books: send orders", 400
             )
+        if tx[0] == TxType.DEPOSIT:
+            raise NodeError(
+                "deposit_not_allowed",
+                "DEPOSITs come from the Vault's queue: deposit on L1 and the node includes it",
+                400,
+            )
         if tx[0] in (TxType.CANCEL, TxType.CANCEL_ALL):
             return self.cancel(tx, batch_time=batch_time, now=now)
         ack = self._sequence(tx, batch_time=batch_time, now=now, what=TxType(tx[0]).name)
