@@ -195,6 +195,144 @@ def devnet(
 
 
 @main.group()
+def node() -> None:
+    """Run the rollup node (sequencer, order books, HTTP API, batch poster, defender)."""
+
+
+@node.command("run")
+@click.option(
+    "--devnet-file",
+    envvar="OPTIROLLUP_DEVNET_FILE",
+    show_envvar=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("devnet.json"),
+    show_default=True,
+    help="The deployment file `optirollup devnet` wrote: addresses, RPC URL and devnet keys.",
+)
+@click.option(
+    "--rpc-url",
+    envvar="OPTIROLLUP_RPC_URL",
+    show_envvar=True,
+    default=None,
+    help="L1 JSON-RPC endpoint.  [default: the deployment file's]",
+)
+@click.option(
+    "--data-dir",
+    envvar="OPTIROLLUP_DATA_DIR",
+    show_envvar=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("data/node"),
+    show_default=True,
+    help="Where the node keeps its LevelDB (state, journal, batches, resting orders).",
+)
+@click.option("--host", envvar="OPTIROLLUP_HOST", show_envvar=True, default="127.0.0.1",
+              show_default=True, help="HTTP API address.")  # fmt: skip
+@click.option("--port", envvar="OPTIROLLUP_PORT", show_envvar=True, type=click.IntRange(0, 65535),
+              default=8080, show_default=True, help="HTTP API port.")  # fmt: skip
+@click.option(
+    "--proposer-key",
+    envvar="OPTIROLLUP_PROPOSER_KEY",
+    show_envvar=True,
+    default=None,
+    help="The proposer's private key (0x-hex).  [default: the deployment file's devnet key]",
+)
+@click.option(
+    "--oracle-key",
+    envvar="OPTIROLLUP_ORACLE_KEY",
+    show_envvar=True,
+    default=None,
+    help="Sign devnet prices with this key.  [default: the deployment file's devnet oracle]",
+)
+@click.option("--no-oracle", is_flag=True, help="Do not sign prices (another process does).")
+@click.option("--max-txs", envvar="OPTIROLLUP_MAX_TXS", show_envvar=True, default=500,
+              show_default=True, type=click.IntRange(1, 65535),
+              help="Seal a batch at this many transactions.")  # fmt: skip
+@click.option("--max-seconds", envvar="OPTIROLLUP_MAX_SECONDS", show_envvar=True, default=2,
+              show_default=True, type=click.IntRange(0),
+              help="Seal a batch this many seconds after it opened.")  # fmt: skip
+@click.option("--log-format", envvar="OPTIROLLUP_LOG_FORMAT", show_envvar=True,
+              type=click.Choice(["console", "json"]), default="console", show_default=True,
+              help="Log lines for people (console) or for machines (json).")  # fmt: skip
+def node_run(
+    devnet_file: Path,
+    rpc_url: str | None,
+    data_dir: Path,
+    host: str,
+    port: int,
+    proposer_key: str | None,
+    oracle_key: str | None,
+    no_oracle: bool,
+    max_txs: int,
+    max_seconds: int,
+    log_format: str,
+) -> None:
+    """Run the node until Ctrl-C or SIGTERM.
+
+    It follows the Vault's deposits, takes signed orders and transactions over HTTP (OpenAPI
+    schema at /docs), matches and sequences them, seals batches every --max-txs transactions or
+    --max-seconds seconds, posts them to the Rollup, finalizes them after the challenge window
+    and answers every dispute game against them. Everything acknowledged is in --data-dir
+    before the answer is sent: after a crash, run it again.
+    """
+    import signal
+
+    from optirollup.executor.runner import NodeConfig, NodeRunner
+    from optirollup.l1.deploy import Deployment
+    from optirollup.logs import configure
+
+    configure(log_format)
+    try:
+        data = json.loads(devnet_file.read_text())
+    except (OSError, ValueError) as err:
+        raise click.ClickException(
+            f"cannot read the deployment file {devnet_file} ({err}); run `optirollup devnet` "
+            "first or pass --devnet-file"
+        ) from err
+    accounts = data.get("devnet_only_accounts", {})
+
+    def key(given: str | None, role: str) -> bytes | None:
+        text = given or accounts.get(role, {}).get("key")
+        return None if text is None else _hex_arg(text)
+
+    proposer = key(proposer_key, "proposer")
+    if proposer is None:
+        raise click.ClickException("no proposer key: pass --proposer-key")
+    oracle_address = accounts.get("oracle", {}).get("address")
+    if oracle_address is None:
+        raise click.ClickException(f"{devnet_file} names no genesis oracle")
+    try:
+        config = NodeConfig(
+            rpc_url=rpc_url or str(data["rpc_url"]),
+            deployment=Deployment.from_json(data),
+            data_dir=data_dir,
+            proposer_key=proposer,
+            oracle_address=_hex_arg(oracle_address),
+            oracle_key=None if no_oracle else key(oracle_key, "oracle"),
+            host=host,
+            port=port,
+            max_txs=max_txs,
+            max_seconds=max_seconds,
+        )
+        data_dir.mkdir(parents=True, exist_ok=True)
+        runner = NodeRunner(config)
+    except (KeyError, OptiRollupError) as err:
+        raise click.ClickException(f"cannot start the node: {err}") from err
+
+    def stop(signum: int, frame: object) -> None:
+        runner.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    runner.start()
+    click.echo(f"node: HTTP API on http://{host}:{port} (docs at /docs); Ctrl-C stops it")
+    try:
+        runner.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        runner.stop()
+
+
+@main.group()
 def tx() -> None:
     """Inspect transactions and batches."""
 
