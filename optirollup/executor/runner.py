@@ -251,7 +251,9 @@ class NodeRunner:
         for game_id in sorted(self._games):
             view = read_game(self.game, game_id, rollup=self.rollup)
             if view.status is not Status.ACTIVE:
-                self.responder.act_all(solve(view, ASSERTER, ListTrace([]), view.l1_time))
+                # Over: claim what we won (the trace plays no part any more).
+                done = ListTrace([view.root_lo, view.root_hi])
+                self.responder.act_all(solve(view, ASSERTER, done, view.l1_time))
                 self._games.discard(game_id)
                 continue
             trace_ = ListTrace(self._batch_trace(view.batch_index).roots)

@@ -19,10 +19,15 @@ from typing import Any
 
 import pytest
 from web3 import Web3
+from web3.logs import DISCARD
 
 from optirollup.api.models import order_body
 from optirollup.codec.tx import Order
 from optirollup.devnet import DevnetConfig, deploy_devnet, write_devnet_file
+from optirollup.dispute.game import CHALLENGER, Status
+from optirollup.dispute.responder import Responder, read_game
+from optirollup.dispute.solver import ListTrace, Step, solve
+from optirollup.hashing import keccak
 from optirollup.l1.anvil import Anvil, free_port
 from optirollup.l1.deploy import bind, send
 from optirollup.testkit import Signer, key_for
@@ -39,7 +44,7 @@ class Net:
     file: Path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
     with Anvil(extra_args=["--silent"]) as node:
         w3 = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 60}))
@@ -91,9 +96,11 @@ class NodeProcess:
         raise AssertionError(f"timed out waiting for {what}; node log:\n{self.stderr()}")
 
     def stderr(self) -> str:
+        """Return the end of the node's log (stopping it first if it still runs)."""
         if self.proc.poll() is None:
-            return "(still running)"
-        return self.proc.stderr.read().decode()[-3000:] if self.proc.stderr else ""
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+        return self.proc.stderr.read().decode()[-4000:] if self.proc.stderr else ""
 
     def kill(self, sig: int) -> int:
         self.proc.send_signal(sig)
@@ -170,24 +177,75 @@ def test_orders_over_http_fill_post_and_finalize_and_a_sigkill_loses_nothing(
         again = node.get("/status")
         assert again["head_batch"] + (again["open_txs"] > 0) >= acked["head_batch"]
         positions = node.get(f"/accounts/{bob.address}")["positions"]
-        assert [int(p["size"]) for p in positions] == [
-            6 * LOT
-        ]  # 4 + 2 lots, no fill lost or doubled
+        # 4 + 2 lots: no acknowledged fill lost or doubled.
+        assert [int(p["size"]) for p in positions] == [6 * LOT]
         (resting,) = node.get(f"/accounts/{alice.address}")["open_orders"]
         assert int(resting["remaining"]) == 4 * LOT
-        # The window passes: every batch becomes final.
+        # The window passes: every batch posted so far becomes final (the devnet oracle keeps
+        # adding price updates, so later batches keep coming).
+        posted = node.wait_for(lambda: node.get("/status")["posted"], "a posted batch")
         net.anvil.rpc("evm_increaseTime", 120)
         net.anvil.rpc("evm_mine")
         node.wait_for(
-            lambda: (
-                all(b["status"] == "final" for b in node.get("/batches?start=0&limit=100"))
-                and node.get("/status")["open_txs"] == 0
-            ),
-            "every batch final",
-            timeout=90,
+            lambda: node.get("/status")["final"] >= posted, "the posted batches final", timeout=90
         )
+        rollup = bind(net.w3, "Rollup", net.devnet.deployment.rollup)
+        assert rollup.functions.final_count().call() >= posted
         assert node.kill(signal.SIGTERM) == 0
     finally:
         if node.proc.poll() is None:
             node.kill(signal.SIGKILL)
     assert key_for("devnet-proposer") == net.devnet.config.proposer_key
+
+
+def test_the_node_defends_a_valid_batch_against_a_lying_challenger_and_takes_its_bond(
+    net: Net, tmp_path: Path
+) -> None:
+    alice, bob = net.devnet.config.trader_accounts()
+    dep = net.devnet.deployment
+    rollup, game = bind(net.w3, "Rollup", dep.rollup), bind(net.w3, "DisputeGame", dep.dispute_game)
+    node = NodeProcess(net, tmp_path / "node")
+    try:
+        for t in (alice, bob):
+            _deposit(net, t, 10**11)
+        node.wait_for(
+            lambda: (
+                int((node.get(f"/accounts/{bob.address}") or {}).get("collateral", 0)) > 0
+                and int((node.get("/markets/1") or {}).get("oracle_price", 0)) > 0
+            ),
+            "deposits and a price",
+        )
+        assert node.post("/orders", _order(net, alice, 1, 10 * LOT, 1))[0] == 200
+        assert node.post("/orders", _order(net, bob, 0, 4 * LOT, 1))[0] == 200
+        node.wait_for(lambda: rollup.functions.batch_count().call() >= 1, "a batch on L1")
+
+        # A lying challenger disputes batch 0: it agrees with the pre-root, nothing else.
+        batch = rollup.functions.batch(0).call()
+        n, prev = int(batch[3]), bytes(batch[0])
+        lies = ListTrace([prev] + [keccak(b"lie %d" % i) for i in range(n)])
+        challenger = net.devnet.config.challenger.local
+        bond = int(game.functions.CHALLENGER_BOND().call())
+        fn = game.functions.open(0)
+        receipt = send(net.w3, challenger,
+                       {"to": dep.dispute_game, "data": fn._encode_transaction_data(),
+                        "value": bond}, "open")  # fmt: skip
+        (opened,) = game.events.GameOpened().process_receipt(receipt, errors=DISCARD)
+        gid = int(opened["args"]["game_id"])
+        liar = Responder(game, challenger)  # no step source: it cannot prove its lie
+        deadline = time.monotonic() + 90
+        while (view := read_game(game, gid, rollup=rollup)).status is Status.ACTIVE:
+            assert time.monotonic() < deadline, f"game still active: {view}"
+            moves = [a for a in solve(view, CHALLENGER, lies, view.l1_time)
+                     if not isinstance(a, Step)]  # fmt: skip
+            liar.act_all(moves)
+            time.sleep(0.3)
+        assert view.status is Status.ASSERTER_WON
+        assert rollup.functions.batch_count().call() >= 1  # the batch stands
+        proposer = net.devnet.config.proposer.address
+        node.wait_for(
+            lambda: game.functions.credits(proposer).call() == 0, "the defender to claim the bond"
+        )
+        assert node.kill(signal.SIGTERM) == 0
+    finally:
+        if node.proc.poll() is None:
+            node.kill(signal.SIGKILL)
