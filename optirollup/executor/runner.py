@@ -295,7 +295,12 @@ class NodeRunner:
                 break
 
     def stop(self) -> None:
-        """Stop the loop and the server; close the database (the journal is already durable)."""
+        """Stop the loop and the server; close the database (the journal is already durable).
+
+        Calling it again does nothing.
+        """
+        if self._stop.is_set() and self.db.closed:
+            return
         self._stop.set()
         if self._server is not None:
             self._server.should_exit = True
