@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 ANVIL := node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: install demo test test-long test-steps-long bench gas-doc lint vectors clean
+.PHONY: install demo test test-long test-steps-long bench bench-node gas-doc lint vectors clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -42,6 +42,10 @@ test-steps-long: install
 
 bench: install
 	$(PY) bench/stf_throughput.py
+
+# The node: ack latency in process and over HTTP, fills/s into batches posted on anvil.
+bench-node: install
+	$(PY) bench/node_throughput.py
 
 # Regenerate docs/gas.md on a fresh anvil (deterministic: fixed genesis time, 12 s blocks).
 gas-doc: install
