@@ -16,30 +16,42 @@ per-call work, and anvil prices gas with today's L1 rules (Osaka). Deployed once
   Vault) and :attr:`StepChain.stub_runner` (DEPOSIT reads the stand-in).
 
 Tests call :meth:`StepChain.reset` to start from that deployment (``evm_snapshot`` /
-``evm_revert``), then queue real deposits with :meth:`StepChain.queue`.
+``evm_revert``), then queue real deposits with :meth:`StepChain.queue`. The rule contracts are
+deployed before the first snapshot, so every reset keeps them.
+
+The rule tests (``test_*_rule.py``) compare a rule's ``apply`` with the reference through
+:func:`rule_matches_reference` and :func:`golden_vector_matches`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from eth_abi import decode as abi_decode
 from eth_utils import to_checksum_address
+from hypothesis import example
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError
 
+from optirollup.codec import eip712
+from optirollup.codec.tx import SignedMessage, encode_tx
+from optirollup.dispute import build_step_witness
+from optirollup.dispute.witness import StepWitness
+from optirollup.hashing import keccak
 from optirollup.l1.anvil import Anvil
 from optirollup.l1.contracts import load
 from optirollup.state import mpt
-from optirollup.state.store import MemoryStore
-from optirollup.testkit import DEFAULT_DOMAIN
+from optirollup.state.store import LayeredStore, MemoryStore
+from optirollup.stf import BatchContext, Party, Reason, Receipt
+from optirollup.testkit import DEFAULT_DOMAIN, Signer
 
 ROOT = Path(__file__).resolve().parents[2]
 RULE_OF_TYPE = {
@@ -56,6 +68,13 @@ RULE_OF_TYPE = {
 SIGNED_RULES = ("WithdrawRule", "MarketRule", "FillRule", "CancelRule")
 VECTORS = ROOT / "tests" / "vectors"
 U64_MAX = 2**64 - 1
+T = 1_700_000_000
+"""The batch time of the rule tests' scenarios."""
+SIGNER = Signer()
+"""Signs for :data:`DEFAULT_DOMAIN`, the signature rules' domain in this session."""
+SEPARATOR = DEFAULT_DOMAIN.separator
+FOREIGN = Signer(eip712.Domain(1, DEFAULT_DOMAIN.verifying_contract))
+"""Signs for the default domain's contract on another chain (chain id 1): a replayed signature."""
 
 # The vyper compiler is a console script of the venv; keep the venv's bin first on PATH.
 _VENV_BIN = str(Path(sys.executable).parent)
@@ -72,6 +91,63 @@ def revert_message(err: ContractLogicError) -> str:
     if data in (None, "0x"):
         return ""
     return str(err.message or err)
+
+
+def h(text: str) -> bytes:
+    """Decode a 0x-hex string of the vector files."""
+    return bytes.fromhex(text.removeprefix("0x"))
+
+
+def golden_vectors(*names: str) -> list[dict[str, Any]]:
+    """Return the golden vectors of ``tests/vectors/<name>.json`` for each name, in order."""
+    return [v for name in names for v in json.loads((VECTORS / f"{name}.json").read_text())]
+
+
+_F = TypeVar("_F", bound=Callable[..., None])
+_M = TypeVar("_M", bound=SignedMessage)
+
+
+def with_examples(examples: Iterable[Any]) -> Callable[[_F], _F]:
+    """Return a decorator adding each of ``examples`` as an explicit example of a property."""
+
+    def add(test: _F) -> _F:
+        for case in examples:
+            test = example(case)(test)
+        return test
+
+    return add
+
+
+BROKEN_SIGNATURES = (
+    "high_s", "raw_v", "v_29", "zero", "r_zero", "s_zero", "r_at_n", "garbage",
+)  # fmt: skip
+"""The ways :func:`signed_as` breaks a valid signature (each one protocol §3.5 rejects)."""
+
+
+def signed_as(msg: _M, key: bytes, mode: str, other_key: bytes) -> bytes:
+    """Return ``msg`` encoded with a signature made as ``mode`` says.
+
+    ``"valid"``: by ``key`` for the default domain; ``"other_key"``: by ``other_key``;
+    ``"foreign"``: by ``key`` for :data:`FOREIGN`'s domain; or one of
+    :data:`BROKEN_SIGNATURES`: the valid signature, broken that way.
+    """
+    good = SIGNER.sign(msg, key).signature
+    n = eip712.SECP256K1_N
+    s = int.from_bytes(good[32:64], "big")
+    sig = {
+        "valid": lambda: good,
+        "other_key": lambda: SIGNER.sign(msg, other_key).signature,
+        "foreign": lambda: FOREIGN.sign(msg, key).signature,
+        "high_s": lambda: good[:32] + (n - s).to_bytes(32, "big") + bytes([55 - good[64]]),
+        "raw_v": lambda: good[:64] + bytes([good[64] - 27]),
+        "v_29": lambda: good[:64] + b"\x1d",
+        "zero": lambda: bytes(65),
+        "r_zero": lambda: bytes(32) + good[32:],
+        "s_zero": lambda: good[:32] + bytes(32) + good[64:],
+        "r_at_n": lambda: n.to_bytes(32, "big") + good[32:],
+        "garbage": lambda: keccak(good) + keccak(keccak(good))[:16] + bytes(16) + good[64:],
+    }[mode]()
+    return encode_tx(replace(msg, signature=sig))
 
 
 def trie_of(leaves: Mapping[bytes, bytes]) -> tuple[MemoryStore, bytes]:
@@ -175,6 +251,152 @@ class StepChain:
         return int(self.send(fn, gas=16_000_000)["gasUsed"])
 
 
+@dataclass(frozen=True)
+class RuleRun:
+    """One transaction run by the reference and by a rule's ``apply`` on the leaves it read."""
+
+    built: StepWitness
+    """The reference's witness: receipt, reads, writes, pre- and post-root."""
+    tx: bytes
+    keys: list[bytes]
+    """The rule's ``keys``: the reference's reads, in first-read order."""
+    values: list[bytes]
+    """The rule's ``values``: the pre-state values of ``keys`` (empty when absent)."""
+    used: int
+    """The rule's read mask."""
+    writes: list[tuple[bytes, bytes]] = field(default_factory=list)
+    """The rule's writes, in its order (equal to the reference's)."""
+    gas: int | None = None
+    """The ``apply`` call's eth_estimateGas, when asked for."""
+
+    @property
+    def receipt(self) -> Receipt:
+        """Return the reference's receipt."""
+        return self.built.receipt
+
+    @property
+    def reason(self) -> Reason:
+        """Return the reference's reason."""
+        return self.built.receipt.reason
+
+    @property
+    def party(self) -> Party:
+        """Return the reference's party."""
+        return self.built.receipt.party
+
+
+def rule_matches_reference(
+    rule: Contract,
+    leaves: Mapping[bytes, bytes],
+    tx: bytes,
+    batch_time: int = T,
+    deposit_hashes: Sequence[bytes] = (),
+    separator: bytes = SEPARATOR,
+    *,
+    gas: bool = False,
+    label: str | None = None,
+) -> RuleRun:
+    """Run ``tx`` in the reference and in ``rule.apply`` on the leaves it read; assert they agree.
+
+    The rule gets the reference's reads (``build_step_witness``) with their pre-state values and
+    ``len(deposit_hashes)`` as the deposit count. It must mark every one of them read (none for
+    a malformed transaction, which reads nothing), write exactly the reference's writes in their
+    order (something on OK, nothing on a failure, where the root stays), and applying its
+    writes to the pre-state trie must give the reference's post-root. With ``gas`` (or a
+    ``label``), also return the call's eth_estimateGas; with a ``label``, print it (``pytest
+    -s``).
+    """
+    store, pre_root = trie_of(leaves)
+    ctx = BatchContext(batch_time, separator, list(deposit_hashes))
+    built = build_step_witness(store, pre_root, tx, ctx)
+    keys = list(built.reads)
+    values = [leaves.get(k, b"") for k in keys]
+    fn = rule.functions.apply(tx, batch_time, len(deposit_hashes), keys, values)
+    used, wkeys, wvalues = fn.call({"gas": 30_000_000})
+    writes = [(bytes(k), bytes(v)) for k, v in zip(wkeys, wvalues, strict=True)]
+    if built.receipt.reason == Reason.MALFORMED:
+        assert keys == [] and used == 0
+    assert used == (1 << len(keys)) - 1
+    if built.receipt.ok:
+        assert writes == list(built.writes) != []
+    else:
+        assert writes == [] and built.writes == ()
+        assert built.post_root == pre_root
+    assert mpt.bulk_update(LayeredStore(store), pre_root, dict(writes)) == built.post_root
+    estimate = None
+    if gas or label is not None:
+        estimate = int(fn.estimate_gas({"gas": 30_000_000}))
+    if label is not None:
+        print(f"{label}: {built.receipt.reason.name}, {estimate} gas")
+    return RuleRun(built, tx, keys, values, int(used), writes, estimate)
+
+
+@dataclass
+class Scenario:
+    """A pre-state (its leaves), a transaction and the batch time."""
+
+    leaves: dict[bytes, bytes]
+    tx: bytes
+    batch_time: int = T
+    label: str = field(default="", compare=False)
+
+
+def scenario_matches(rule: Contract, s: Scenario, gas: bool = False) -> Reason:
+    """Assert that ``rule`` agrees with the reference on ``s``; return the reason.
+
+    See :func:`rule_matches_reference`; with ``gas``, print the gas under ``s.label`` (or the
+    type byte).
+    """
+    label = (s.label or s.tx[:1].hex()) if gas else None
+    return rule_matches_reference(rule, s.leaves, s.tx, s.batch_time, label=label).reason
+
+
+def representatives(edges: Iterable[tuple[str, Scenario, Reason]]) -> list[Scenario]:
+    """Return the first of ``(name, scenario, reason)`` edge cases of every (type, reason)."""
+    seen: dict[tuple[int, Reason], Scenario] = {}
+    for _, s, reason in edges:
+        seen.setdefault((s.tx[0], reason), s)
+    return list(seen.values())
+
+
+def assert_edges_cover(
+    edges: Sequence[tuple[str, Scenario, Reason]], required: Mapping[int, set[Reason]]
+) -> None:
+    """Assert that ``edges`` hold exactly the ``required`` reasons of each type, unique names."""
+    got: dict[int, set[Reason]] = {t: set() for t in required}
+    for _, s, reason in edges:
+        got.setdefault(s.tx[0], set()).add(reason)
+    assert got == required
+    assert len(representatives(edges)) == sum(len(r) for r in required.values())
+    assert len({name for name, _, _ in edges}) == len(edges)
+
+
+def golden_vector_matches(rule: Contract, vector: Mapping[str, Any], gas: bool = False) -> RuleRun:
+    """Assert that the reference and ``rule`` agree on a golden vector, and with the vector.
+
+    The vector's separator must be the session's, its pre-state must have its pre-root, and the
+    run (:func:`rule_matches_reference`) its post-root, reason, reason code and party. With
+    ``gas``, print the apply's gas under the vector's name.
+    """
+    context = vector["context"]
+    assert h(context["separator"]) == SEPARATOR
+    leaves = {h(x["key"]): h(x["value"]) for x in vector["pre_state"]["leaves"]}
+    assert trie_of(leaves)[1] == h(vector["pre_state"]["root"])
+    deposits = [h(x) for x in context["deposit_hashes"]]
+    label = vector["name"] if gas else None
+    run = rule_matches_reference(
+        rule, leaves, h(vector["tx"]), context["batch_time"], deposits, label=label
+    )
+    assert run.built.post_root == h(vector["post_state"]["root"])
+    expected = vector["expected"]
+    assert (run.reason.name, int(run.reason), run.party.name) == (
+        expected["reason"],
+        expected["reason_code"],
+        expected["party"],
+    )
+    return run
+
+
 def _deploy(w3: Web3, sender: str, name: str, *args: Any) -> Contract:
     art = load(name)
     factory = w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
@@ -203,6 +425,8 @@ def steps_chain(steps_anvil: Anvil) -> StepChain:
     vault = _deploy(w3, deployer, "Vault", token.address)
     stub = _deploy(w3, deployer, "test/DepositQueueStub")
     rules = {name: _deploy(w3, deployer, f"steps/{name}", token.address) for name in SIGNED_RULES}
+    for name in SIGNED_RULES:
+        assert bytes(rules[name].functions.SEPARATOR().call()) == SEPARATOR, name
     rules["DepositRule"] = _deploy(w3, deployer, "steps/DepositRule", vault.address)
     stub_deposit = _deploy(w3, deployer, "steps/DepositRule", stub.address)
 

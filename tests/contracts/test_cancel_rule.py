@@ -13,33 +13,41 @@ are printed (``pytest -s``).
 
 from __future__ import annotations
 
-import json
 import random
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import pytest
 
 pytest.register_assert_rewrite("conftest_steps")
 
-from conftest_steps import VECTORS, StepChain, _deploy, revert_message, trie_of
-from hypothesis import HealthCheck, event, example, given, seed, settings
+from conftest_steps import (
+    BROKEN_SIGNATURES,
+    Scenario,
+    StepChain,
+    T,
+    _deploy,
+    assert_edges_cover,
+    golden_vector_matches,
+    golden_vectors,
+    representatives,
+    revert_message,
+    scenario_matches,
+    signed_as,
+    with_examples,
+)
+from hypothesis import HealthCheck, event, given, seed, settings
 from hypothesis import strategies as st
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError
 
-from optirollup.codec import eip712
-from optirollup.codec.tx import Cancel, CancelAll, SignedMessage, TxType, encode_tx
-from optirollup.dispute import build_step_witness
+from optirollup.codec.tx import Cancel, CancelAll, SignedMessage, TxType
 from optirollup.dispute.witness import MAX_VALUE as MPT_MAX_VALUE
 from optirollup.hashing import keccak
-from optirollup.state import mpt
 from optirollup.state.keys import SYSTEM_KEY, account_key, order_key
 from optirollup.state.leaves import Account, OrderState, Position, System
-from optirollup.state.store import LayeredStore
-from optirollup.stf import BatchContext, Reason
-from optirollup.testkit import DEFAULT_DOMAIN, Signer, Trader
+from optirollup.stf import Reason
+from optirollup.testkit import Trader
 from optirollup.units import MAX_COLLATERAL, MAX_FUNDING_INDEX, MAX_POSITION_SIZE, U32_MAX, U64_MAX
 
 pytest_plugins = ["conftest_steps"]
@@ -48,106 +56,26 @@ ALICE, BOB = Trader.of("cancel-rule-alice"), Trader.of("cancel-rule-bob")
 TRADERS = [ALICE, BOB, *(Trader.of(f"cancel-rule-{i}") for i in range(3))]
 MALLORY = Trader.of("cancel-rule-mallory")
 ORACLE = Trader.of("cancel-rule-oracle")
-SIGNER = Signer()
-FOREIGN = Signer(eip712.Domain(1, DEFAULT_DOMAIN.verifying_contract))
-SEPARATOR = DEFAULT_DOMAIN.separator
-T = 1_700_000_000
 
 M = TypeVar("M", bound=SignedMessage)
 
 
-def h(text: str) -> bytes:
-    """Decode a 0x-hex string of the vector files."""
-    return bytes.fromhex(text.removeprefix("0x"))
-
-
-# --------------------------------------------------------------------------- the rule on chain
-
-
-@dataclass
-class Deployed:
-    """The module's CancelRule; redeployed if a chain reset (another module's) removed it."""
-
-    chain: StepChain
-    contract: Contract | None = None
-
-    def rule(self) -> Contract:
-        w3 = self.chain.w3
-        if self.contract is None or not w3.eth.get_code(self.contract.address):
-            self.contract = _deploy(
-                w3, self.chain.deployer, "steps/CancelRule", self.chain.token.address
-            )
-        return self.contract
-
-
 @pytest.fixture(scope="module")
-def deployed(steps_chain: StepChain) -> Deployed:
-    # The vectors and Signer() sign for DEFAULT_DOMAIN: its verifying contract is the token.
-    assert bytes.fromhex(steps_chain.token.address[2:]) == DEFAULT_DOMAIN.verifying_contract
-    d = Deployed(steps_chain)
-    assert bytes(d.rule().functions.SEPARATOR().call()) == SEPARATOR
-    return d
-
-
-@dataclass
-class Scenario:
-    """A pre-state (its leaves), a transaction and the batch time."""
-
-    leaves: dict[bytes, bytes]
-    tx: bytes
-    batch_time: int = T
-    label: str = field(default="", compare=False)
-
-
-def check(rule: Contract, s: Scenario, gas: bool = False) -> Reason:
-    """Assert that the rule reads and writes what the reference does; return the reason."""
-    store, pre_root = trie_of(s.leaves)
-    built = build_step_witness(store, pre_root, s.tx, BatchContext(s.batch_time, SEPARATOR))
-    keys = list(built.reads)
-    values = [s.leaves.get(k, b"") for k in keys]
-    fn = rule.functions.apply(s.tx, s.batch_time, 0, keys, values)
-    used, wkeys, wvalues = fn.call()
-    assert used == (1 << len(keys)) - 1
-    writes = [(bytes(k), bytes(v)) for k, v in zip(wkeys, wvalues, strict=True)]
-    if built.receipt.reason == Reason.OK:
-        assert writes == list(built.writes) != []
-    else:
-        assert writes == []
-    assert mpt.bulk_update(LayeredStore(store), pre_root, dict(writes)) == built.post_root
-    if gas:
-        print(f"{s.label or s.tx[:1].hex()}: {built.receipt.reason.name}, {fn.estimate_gas()} gas")
-    return built.receipt.reason
+def rule(steps_chain: StepChain) -> Contract:
+    """Return the session's CancelRule (deployed for the default domain)."""
+    return steps_chain.rules["CancelRule"]
 
 
 # --------------------------------------------------------------------------- builders
 
-SIG_MODES = (
-    "valid", "other_key", "foreign", "high_s", "raw_v", "v_29", "zero", "r_zero", "s_zero",
-    "r_at_n", "garbage",
-)  # fmt: skip
+SIG_MODES = ("valid", "other_key", "foreign", *BROKEN_SIGNATURES)
 """How a transaction is signed: by its account (valid), by another key, for another domain, or
 a signature broken in one of the ways protocol §3.5 rejects."""
 
 
 def sign(msg: M, key: bytes, mode: str = "valid") -> bytes:
     """Return ``msg`` encoded with a signature by ``key`` made as ``mode`` says."""
-    good = SIGNER.sign(msg, key).signature
-    n = eip712.SECP256K1_N
-    s = int.from_bytes(good[32:64], "big")
-    sig = {
-        "valid": lambda: good,
-        "other_key": lambda: SIGNER.sign(msg, MALLORY.key).signature,
-        "foreign": lambda: FOREIGN.sign(msg, key).signature,
-        "high_s": lambda: good[:32] + (n - s).to_bytes(32, "big") + bytes([55 - good[64]]),
-        "raw_v": lambda: good[:64] + bytes([good[64] - 27]),
-        "v_29": lambda: good[:64] + b"\x1d",
-        "zero": lambda: bytes(65),
-        "r_zero": lambda: bytes(32) + good[32:],
-        "s_zero": lambda: good[:32] + bytes(32) + good[64:],
-        "r_at_n": lambda: n.to_bytes(32, "big") + good[32:],
-        "garbage": lambda: keccak(good) + keccak(keccak(good))[:16] + bytes(16) + good[64:],
-    }[mode]()
-    return encode_tx(replace(msg, signature=sig))
+    return signed_as(msg, key, mode, MALLORY.key)
 
 
 def cancel(
@@ -307,53 +235,28 @@ REQUIRED: dict[TxType, set[Reason]] = {
 """Every reason a transaction of each type can get (docs/protocol.md §6.10, §6.11)."""
 
 
-def _representatives() -> list[Scenario]:
-    """Return the first edge case of every (type, reason): examples of every property run."""
-    seen: dict[tuple[int, Reason], Scenario] = {}
-    for _, s, reason in EDGES:
-        seen.setdefault((s.tx[0], reason), s)
-    return list(seen.values())
-
-
 def test_the_edge_cases_hold_every_reason_of_the_two_types() -> None:
-    got: dict[TxType, set[Reason]] = {t: set() for t in REQUIRED}
-    for _, s, reason in EDGES:
-        got[TxType(s.tx[0])].add(reason)
-    assert got == REQUIRED
-    assert len(_representatives()) == sum(len(r) for r in REQUIRED.values())
-    assert len({name for name, _, _ in EDGES}) == len(EDGES)
+    assert_edges_cover(EDGES, REQUIRED)
     assert len(BIGGEST.encode()) == 662
 
 
 @pytest.mark.parametrize(("name", "s", "reason"), EDGES, ids=[e[0] for e in EDGES])
 def test_edge_case_matches_the_reference(
-    deployed: Deployed, name: str, s: Scenario, reason: Reason
+    rule: Contract, name: str, s: Scenario, reason: Reason
 ) -> None:
-    assert check(deployed.rule(), s, gas=True) == reason
+    assert scenario_matches(rule, s, gas=True) == reason
 
 
 # --------------------------------------------------------------------------- golden vectors
 
-VECTORS_OF_THE_RULE: list[dict[str, Any]] = [
-    v
-    for name in ("cancel", "cancel_all")
-    for v in json.loads((VECTORS / f"{name}.json").read_text())
-]
+VECTORS_OF_THE_RULE = golden_vectors("cancel", "cancel_all")
 
 
 @pytest.mark.parametrize(
     "vector", VECTORS_OF_THE_RULE, ids=[v["name"] for v in VECTORS_OF_THE_RULE]
 )
-def test_golden_vector(deployed: Deployed, vector: dict[str, Any]) -> None:
-    leaves = {h(x["key"]): h(x["value"]) for x in vector["pre_state"]["leaves"]}
-    context = vector["context"]
-    assert h(context["separator"]) == SEPARATOR
-    s = Scenario(leaves, h(vector["tx"]), context["batch_time"], vector["name"])
-    store, pre_root = trie_of(leaves)
-    assert pre_root == h(vector["pre_state"]["root"])
-    built = build_step_witness(store, pre_root, s.tx, BatchContext(s.batch_time, SEPARATOR))
-    assert built.post_root == h(vector["post_state"]["root"])
-    assert check(deployed.rule(), s, gas=True).name == vector["expected"]["reason"]
+def test_golden_vector(rule: Contract, vector: dict[str, Any]) -> None:
+    golden_vector_matches(rule, vector, gas=True)
 
 
 # --------------------------------------------------------------------------- property
@@ -470,22 +373,13 @@ def wild_scenarios(draw: st.DrawFn) -> Scenario:
 
 scenarios = st.one_of(steered_scenarios(), steered_scenarios(), wild_scenarios())
 
-_F = TypeVar("_F", bound=Callable[..., None])
-
-
-def with_representatives(test: _F) -> _F:
-    """Add one edge case of every (type, reason) as an explicit example of ``test``."""
-    for s in _representatives():
-        test = example(s)(test)
-    return test
-
 
 @seed(20261126)
 @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(scenarios)
-@with_representatives
-def test_rule_matches_the_reference_on_random_states(deployed: Deployed, s: Scenario) -> None:
-    reason = check(deployed.rule(), s)
+@with_examples(representatives(EDGES))
+def test_rule_matches_the_reference_on_random_states(rule: Contract, s: Scenario) -> None:
+    reason = scenario_matches(rule, s)
     event(f"{TxType(s.tx[0]).name} {reason.name}")
 
 
@@ -512,18 +406,17 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_a_witness_missing_the_leaf_reverts(deployed: Deployed, case: str) -> None:
+def test_a_witness_missing_the_leaf_reverts(rule: Contract, case: str) -> None:
     tx, _ = CASES[case]
     other = account_key(BOB.address)
-    assert _reverts(deployed.rule(), tx, [], []) == "rule: missing proof"
-    message = _reverts(deployed.rule(), tx, [other], [LEAVES[other]])
+    assert _reverts(rule, tx, [], []) == "rule: missing proof"
+    message = _reverts(rule, tx, [other], [LEAVES[other]])
     assert message == "rule: missing proof"
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_an_extra_leaf_is_left_out_of_the_read_mask(deployed: Deployed, case: str) -> None:
+def test_an_extra_leaf_is_left_out_of_the_read_mask(rule: Contract, case: str) -> None:
     tx, key = CASES[case]
-    rule = deployed.rule()
     used, wkeys, wvalues = _call(rule, tx, [key], [LEAVES[key]])
     assert used == 1 and len(wkeys) == len(wvalues) == 1 and bytes(wkeys[0]) == key
     other = account_key(BOB.address)
@@ -532,31 +425,31 @@ def test_an_extra_leaf_is_left_out_of_the_read_mask(deployed: Deployed, case: st
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_a_bad_signature_reads_nothing(deployed: Deployed, case: str) -> None:
+def test_a_bad_signature_reads_nothing(rule: Contract, case: str) -> None:
     tx, key = CASES[case]
     bad = tx[:-1] + bytes([tx[-1] ^ 3])  # v = 27/28 -> 24/31
-    assert _call(deployed.rule(), bad, [], []) == [0, [], []]
-    assert _call(deployed.rule(), bad, [key], [LEAVES[key]]) == [0, [], []]
+    assert _call(rule, bad, [], []) == [0, [], []]
+    assert _call(rule, bad, [key], [LEAVES[key]]) == [0, [], []]
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_a_malformed_transaction_reads_nothing(deployed: Deployed, case: str) -> None:
+def test_a_malformed_transaction_reads_nothing(rule: Contract, case: str) -> None:
     tx, key = CASES[case]
     for bad in (tx[:1], tx[:-1], tx + b"\x00"):
-        assert _call(deployed.rule(), bad, [key], [LEAVES[key]]) == [0, [], []]
+        assert _call(rule, bad, [key], [LEAVES[key]]) == [0, [], []]
 
 
-def test_an_account_leaf_of_another_address_reverts(deployed: Deployed) -> None:
+def test_an_account_leaf_of_another_address_reverts(rule: Contract) -> None:
     tx, key = CASES["cancel_all"]
     forged = Account(BOB.address, 0, 0, 0).encode()
-    message = _reverts(deployed.rule(), tx, [key], [forged])
+    message = _reverts(rule, tx, [key], [forged])
     assert message == "cancel: account leaf of another address"
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_an_undecodable_leaf_reverts(deployed: Deployed, case: str) -> None:
+def test_an_undecodable_leaf_reverts(rule: Contract, case: str) -> None:
     tx, key = CASES[case]
-    message = _reverts(deployed.rule(), tx, [key], [LEAVES[key] + b"\x00"])
+    message = _reverts(rule, tx, [key], [LEAVES[key] + b"\x00"])
     assert message.startswith(("leaves: ", "rlp: ")), message
 
 
@@ -574,9 +467,9 @@ def test_an_undecodable_leaf_reverts(deployed: Deployed, case: str) -> None:
     ],  # fmt: skip
     ids=["empty", "0x00", "DEPOSIT", "ORACLE_UPDATE", "FILL", "LIST_MARKET", "LIQUIDATE", "0xff"],
 )
-def test_another_transaction_type_reverts(deployed: Deployed, tx: bytes) -> None:
+def test_another_transaction_type_reverts(rule: Contract, tx: bytes) -> None:
     key = account_key(ALICE.address)
-    message = _reverts(deployed.rule(), tx, [key], [LEAVES[key]])
+    message = _reverts(rule, tx, [key], [LEAVES[key]])
     assert message == "cancel: not a cancel transaction"
 
 

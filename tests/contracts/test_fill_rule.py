@@ -14,7 +14,6 @@ MockToken, so the rule is deployed with that address as its Vault. Gas figures a
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -24,9 +23,23 @@ import pytest
 
 pytest.register_assert_rewrite("conftest_steps")
 
-from conftest_steps import VECTORS, StepChain, _deploy, revert_message, trie_of
+from conftest_steps import (
+    FOREIGN,
+    SEPARATOR,
+    SIGNER,
+    RuleRun,
+    StepChain,
+    T,
+    _deploy,
+    golden_vector_matches,
+    golden_vectors,
+    revert_message,
+    rule_matches_reference,
+    trie_of,
+)
 from hypothesis import HealthCheck, event, example, given, seed, settings
 from hypothesis import strategies as st
+from web3.contract import Contract
 from web3.exceptions import ContractLogicError, Web3RPCError
 
 from optirollup.codec import eip712
@@ -36,7 +49,7 @@ from optirollup.state.keys import SYSTEM_KEY, account_key, market_key, order_key
 from optirollup.state.leaves import Account, Market, OrderState, Position, System
 from optirollup.stf import BatchContext, Party, Reason, Receipt, margin
 from optirollup.stf.transition import MAX_FEE_PPM, _with_size
-from optirollup.testkit import DEFAULT_DOMAIN, Signer, Trader
+from optirollup.testkit import Trader
 from optirollup.units import (
     MAX_BALANCE,
     MAX_COLLATERAL,
@@ -49,33 +62,19 @@ from optirollup.units import (
 
 pytest_plugins = ["conftest_steps"]
 
-FILL_VECTORS: list[dict[str, Any]] = json.loads((VECTORS / "fill.json").read_text())
-SIGNER = Signer()
-SEPARATOR = SIGNER.separator
-FOREIGN = Signer(eip712.Domain(chain_id=1, verifying_contract=b"\x99" * 20))
+FILL_VECTORS = golden_vectors("fill")
 ORACLE = Trader.of("fill-rule-oracle")
 TRADERS = [Trader.of(f"fill-rule-trader-{i}") for i in range(3)]
 MALLORY = Trader.of("fill-rule-mallory")
-T = 1_700_000_000
 BUY, SELL = 0, 1
 POST_ONLY, REDUCE_ONLY, IOC = int(OrderFlags.POST_ONLY), int(OrderFlags.REDUCE_ONLY), 4
 M, TK, N = Party.MAKER, Party.TAKER, Party.NONE
 
 
-def h(text: str) -> bytes:
-    """Decode a 0x-hex string of the vector files."""
-    return bytes.fromhex(text.removeprefix("0x"))
-
-
 @pytest.fixture(scope="module")
-def fill_rule(steps_chain: StepChain) -> Any:
-    """Deploy FillRule for the domain the test orders are signed for."""
-    assert bytes.fromhex(steps_chain.token.address[2:]) == DEFAULT_DOMAIN.verifying_contract
-    rule = _deploy(
-        steps_chain.w3, steps_chain.deployer, "steps/FillRule", steps_chain.token.address
-    )
-    assert bytes(rule.functions.SEPARATOR().call()) == SEPARATOR
-    return rule
+def fill_rule(steps_chain: StepChain) -> Contract:
+    """Return the session's FillRule (deployed for the domain the test orders are signed for)."""
+    return steps_chain.rules["FillRule"]
 
 
 # --------------------------------------------------------------------------- the comparison
@@ -118,15 +117,9 @@ def call(
     return int(used), [(bytes(k), bytes(v)) for k, v in zip(wkeys, wvalues, strict=True)]
 
 
-def check(rule: Any, s: Scenario) -> Step:
+def check(rule: Contract, s: Scenario) -> RuleRun:
     """Assert the rule reads what the reference reads and writes what it writes."""
-    ref = reference(s)
-    used, writes = call(rule, s.tx, ref.keys, ref.values, s.batch_time)
-    assert used == (1 << len(ref.keys)) - 1
-    assert writes == (ref.writes if ref.receipt.ok else [])
-    if ref.receipt.ok:
-        assert [k for k, _ in writes] == [k for k, _ in ref.writes]
-    return ref
+    return rule_matches_reference(rule, s.leaves, s.tx, s.batch_time)
 
 
 def outcome(receipt: Receipt) -> str:
@@ -138,15 +131,8 @@ def outcome(receipt: Receipt) -> str:
 
 
 @pytest.mark.parametrize("vector", FILL_VECTORS, ids=[v["name"] for v in FILL_VECTORS])
-def test_golden_vector(fill_rule: Any, vector: dict[str, Any]) -> None:
-    assert h(vector["context"]["separator"]) == SEPARATOR
-    leaves = {h(x["key"]): h(x["value"]) for x in vector["pre_state"]["leaves"]}
-    s = Scenario(
-        vector["name"], leaves, h(vector["tx"]), batch_time=vector["context"]["batch_time"]
-    )
-    ref = check(fill_rule, s)
-    assert ref.receipt.reason.name == vector["expected"]["reason"]
-    assert ref.receipt.party.name == vector["expected"]["party"]
+def test_golden_vector(fill_rule: Contract, vector: dict[str, Any]) -> None:
+    golden_vector_matches(fill_rule, vector)
 
 
 # --------------------------------------------------------------------------- random scenarios
@@ -465,7 +451,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
 @given(scenarios())
 @example(build(1, "none"))
 @example(build(2, "mixed"))
-def test_rule_writes_what_the_reference_writes(fill_rule: Any, s: Scenario) -> None:
+def test_rule_writes_what_the_reference_writes(fill_rule: Contract, s: Scenario) -> None:
     ref = check(fill_rule, s)
     event(outcome(ref.receipt))
 
@@ -543,7 +529,7 @@ def _find(reason: Reason, party: Party, mutation: str, tags: str, tries: int = 5
     ids=[f"{r.name}-{p.name}-{mu}-{t or 'any'}" for r, p, mu, t in TARGETS],
 )
 def test_every_outcome_is_reached(
-    fill_rule: Any, reason: Reason, party: Party, mutation: str, tags: str
+    fill_rule: Contract, reason: Reason, party: Party, mutation: str, tags: str
 ) -> None:
     s = _find(reason, party, mutation, tags)
     assert check(fill_rule, s).receipt == Receipt(0x05, reason, party)
@@ -571,7 +557,7 @@ def crowded_ok() -> Scenario:
     raise AssertionError("no crowded valid FILL found")
 
 
-def test_a_missing_leaf_reverts(fill_rule: Any, crowded_ok: Scenario) -> None:
+def test_a_missing_leaf_reverts(fill_rule: Contract, crowded_ok: Scenario) -> None:
     ref = reference(crowded_ok)
     for j in range(len(ref.keys)):
         keys, values = ref.keys[:j] + ref.keys[j + 1 :], ref.values[:j] + ref.values[j + 1 :]
@@ -584,7 +570,7 @@ def _market_of(tx: bytes) -> int:
     return int.from_bytes(tx[21:25], "big")
 
 
-def test_a_witness_for_an_early_failure_holds_only_the_first_leaves(fill_rule: Any) -> None:
+def test_a_witness_for_an_early_failure_holds_only_the_first_leaves(fill_rule: Contract) -> None:
     """A FILL failing at check 15 reads the market, then the accounts and the orders (maker
     first), and no position's market."""
     s = _find(Reason.CANCELLED, M, "maker_cancelled", "")
@@ -599,7 +585,7 @@ def test_a_witness_for_an_early_failure_holds_only_the_first_leaves(fill_rule: A
     ]
 
 
-def test_an_extra_leaf_is_not_marked_used(fill_rule: Any, crowded_ok: Scenario) -> None:
+def test_an_extra_leaf_is_not_marked_used(fill_rule: Contract, crowded_ok: Scenario) -> None:
     ref = reference(crowded_ok)
     extra = account_key(MALLORY.address)
     for at in (0, len(ref.keys) // 2, len(ref.keys)):
@@ -611,7 +597,7 @@ def test_an_extra_leaf_is_not_marked_used(fill_rule: Any, crowded_ok: Scenario) 
 
 
 def test_the_order_of_the_witness_leaves_does_not_matter(
-    fill_rule: Any, crowded_ok: Scenario
+    fill_rule: Contract, crowded_ok: Scenario
 ) -> None:
     ref = reference(crowded_ok)
     pairs = list(zip(ref.keys, ref.values, strict=True))
@@ -620,7 +606,9 @@ def test_the_order_of_the_witness_leaves_does_not_matter(
     assert used == (1 << len(pairs)) - 1 and writes == ref.writes
 
 
-def test_a_position_in_an_unlisted_market_reverts(fill_rule: Any, crowded_ok: Scenario) -> None:
+def test_a_position_in_an_unlisted_market_reverts(
+    fill_rule: Contract, crowded_ok: Scenario
+) -> None:
     ref = reference(crowded_ok)
     mid = _market_of(crowded_ok.tx)
     j = next(i for i, k in enumerate(ref.keys[5:], 5) if k not in (SYSTEM_KEY, market_key(mid)))
@@ -630,7 +618,9 @@ def test_a_position_in_an_unlisted_market_reverts(fill_rule: Any, crowded_ok: Sc
     assert revert_message(err.value) == "fill: position in an unlisted market"
 
 
-def test_an_account_leaf_of_another_address_reverts(fill_rule: Any, crowded_ok: Scenario) -> None:
+def test_an_account_leaf_of_another_address_reverts(
+    fill_rule: Contract, crowded_ok: Scenario
+) -> None:
     ref = reference(crowded_ok)
     values = list(ref.values)
     values[1] = Account(MALLORY.address, 10**12).encode()  # keys[1]: the maker's account
@@ -641,7 +631,7 @@ def test_an_account_leaf_of_another_address_reverts(fill_rule: Any, crowded_ok: 
 
 @pytest.mark.parametrize("delta", [-1, 1], ids=["one byte short", "one byte long"])
 def test_a_fill_of_the_wrong_length_reads_nothing(
-    fill_rule: Any, crowded_ok: Scenario, delta: int
+    fill_rule: Contract, crowded_ok: Scenario, delta: int
 ) -> None:
     tx = crowded_ok.tx[:-1] if delta < 0 else crowded_ok.tx + b"\x00"
     ref = check(fill_rule, replace(crowded_ok, tx=tx))
@@ -652,7 +642,7 @@ def test_a_fill_of_the_wrong_length_reads_nothing(
 @pytest.mark.parametrize(
     "tx", [b"", b"\x06" + bytes(117), b"\x04" + bytes(262)], ids=["empty", "CANCEL", "type 4"]
 )
-def test_another_type_reverts(fill_rule: Any, tx: bytes) -> None:
+def test_another_type_reverts(fill_rule: Contract, tx: bytes) -> None:
     with pytest.raises(ContractLogicError) as err:
         call(fill_rule, tx, [], [])
     assert revert_message(err.value) == "fill: not a FILL"
@@ -667,16 +657,16 @@ def test_the_vault_must_be_a_contract(steps_chain: StepChain) -> None:
 # --------------------------------------------------------------------------- gas
 
 
-def test_gas_of_the_largest_fill(fill_rule: Any) -> None:
+def test_gas_of_the_largest_fill(fill_rule: Contract) -> None:
     """The largest valid FILL: both accounts hold 8 positions (15 markets read) and both trades
     take the reducing exception of the margin predicate (risk before and after, twice). Also
     prints the gas of every target outcome."""
     gases = []
     for reason, party, mutation, tags in TARGETS:
         s = _find(reason, party, mutation, tags)
-        ref = check(fill_rule, s)
-        gas = int(fill_rule.functions.apply(s.tx, T, 0, ref.keys, ref.values).estimate_gas())
-        gases.append((gas, len(ref.keys), f"{outcome(ref.receipt)} by {mutation}"))
+        run = rule_matches_reference(fill_rule, s.leaves, s.tx, s.batch_time, gas=True)
+        assert run.gas is not None
+        gases.append((run.gas, len(run.keys), f"{outcome(run.receipt)} by {mutation}"))
     print()
     for gas, reads, what in sorted(gases, reverse=True)[:5]:
         print(f"FillRule.apply, {what}: {reads} leaves read, {gas:,} gas (eth_estimateGas)")

@@ -13,23 +13,34 @@ transactions. Gas figures are printed (``pytest -s``).
 
 from __future__ import annotations
 
-import json
 import random
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import pytest
 
 pytest.register_assert_rewrite("conftest_steps")
 
-from conftest_steps import VECTORS, StepChain, _deploy, revert_message, trie_of
-from hypothesis import HealthCheck, event, example, given, seed, settings
+from conftest_steps import (
+    BROKEN_SIGNATURES,
+    Scenario,
+    StepChain,
+    T,
+    _deploy,
+    assert_edges_cover,
+    golden_vector_matches,
+    golden_vectors,
+    representatives,
+    revert_message,
+    scenario_matches,
+    signed_as,
+    with_examples,
+)
+from hypothesis import HealthCheck, event, given, seed, settings
 from hypothesis import strategies as st
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError
 
-from optirollup.codec import eip712
 from optirollup.codec.tx import (
     FundingTick,
     ListMarket,
@@ -37,17 +48,12 @@ from optirollup.codec.tx import (
     OracleUpdate,
     SignedMessage,
     TxType,
-    encode_tx,
 )
-from optirollup.dispute import build_step_witness
-from optirollup.hashing import keccak
-from optirollup.state import mpt
 from optirollup.state.keys import SYSTEM_KEY, account_key, market_key, order_key
 from optirollup.state.leaves import Account, Market, OrderState, Position, System
-from optirollup.state.store import LayeredStore
-from optirollup.stf import BatchContext, Reason
+from optirollup.stf import Reason
 from optirollup.stf.transition import market_params_valid
-from optirollup.testkit import DEFAULT_DOMAIN, EXAMPLE_CALL, Signer, Trader
+from optirollup.testkit import EXAMPLE_CALL, Trader
 from optirollup.units import I32_MAX, I32_MIN, MAX_FUNDING_INDEX, PPM, SIZE_SCALE, U32_MAX, U64_MAX
 
 pytest_plugins = ["conftest_steps"]
@@ -56,75 +62,14 @@ MAX_FEE_PPM = 100_000
 MAX_FUNDING_PPM = 100_000
 ORACLE = Trader.of("market-rule-oracle")
 TRADER = Trader.of("market-rule-trader")
-SIGNER = Signer()
-FOREIGN = Signer(eip712.Domain(1, DEFAULT_DOMAIN.verifying_contract))
-SEPARATOR = DEFAULT_DOMAIN.separator
-T = 1_700_000_000
 
 M = TypeVar("M", bound=SignedMessage)
 
 
-def h(text: str) -> bytes:
-    """Decode a 0x-hex string of the vector files."""
-    return bytes.fromhex(text.removeprefix("0x"))
-
-
-# --------------------------------------------------------------------------- the rule on chain
-
-
-@dataclass
-class Deployed:
-    """The module's MarketRule; redeployed if a chain reset (another module's) removed it."""
-
-    chain: StepChain
-    contract: Contract | None = None
-
-    def rule(self) -> Contract:
-        w3 = self.chain.w3
-        if self.contract is None or not w3.eth.get_code(self.contract.address):
-            self.contract = _deploy(
-                w3, self.chain.deployer, "steps/MarketRule", self.chain.token.address
-            )
-        return self.contract
-
-
 @pytest.fixture(scope="module")
-def deployed(steps_chain: StepChain) -> Deployed:
-    # The vectors and Signer() sign for DEFAULT_DOMAIN: its verifying contract is the token.
-    assert bytes.fromhex(steps_chain.token.address[2:]) == DEFAULT_DOMAIN.verifying_contract
-    d = Deployed(steps_chain)
-    assert bytes(d.rule().functions.SEPARATOR().call()) == SEPARATOR
-    return d
-
-
-@dataclass
-class Scenario:
-    """A pre-state (its leaves), a transaction and the batch time."""
-
-    leaves: dict[bytes, bytes]
-    tx: bytes
-    batch_time: int = T
-    label: str = field(default="", compare=False)
-
-
-def check(rule: Contract, s: Scenario, gas: bool = False) -> Reason:
-    """Assert that the rule reads and writes what the reference does; return the reason."""
-    store, pre_root = trie_of(s.leaves)
-    built = build_step_witness(store, pre_root, s.tx, BatchContext(s.batch_time, SEPARATOR))
-    keys = list(built.reads)
-    values = [s.leaves.get(k, b"") for k in keys]
-    fn = rule.functions.apply(s.tx, s.batch_time, 0, keys, values)
-    used, wkeys, wvalues = fn.call()
-    assert used == (1 << len(keys)) - 1
-    writes = [(bytes(k), bytes(v)) for k, v in zip(wkeys, wvalues, strict=True)]
-    if built.receipt.reason == Reason.OK:
-        assert writes == list(built.writes) != []
-    else:
-        assert writes == []
-    assert mpt.bulk_update(LayeredStore(store), pre_root, dict(writes)) == built.post_root
-    if gas:
-        print(f"{s.label or s.tx[:1].hex()}: {built.receipt.reason.name}, {fn.estimate_gas()} gas")
-    return built.receipt.reason
+def rule(steps_chain: StepChain) -> Contract:
+    """Return the session's MarketRule (deployed for the default domain)."""
+    return steps_chain.rules["MarketRule"]
 
 
 # --------------------------------------------------------------------------- builders
@@ -192,33 +137,16 @@ def state(
     return leaves
 
 
-SIG_MODES = (
-    "oracle", "trader", "foreign", "high_s", "raw_v", "v_29", "zero", "r_zero", "s_zero",
-    "r_at_n", "garbage",
-)  # fmt: skip
+SIG_MODES = ("oracle", "trader", "foreign", *BROKEN_SIGNATURES)
 """How a transaction is signed: by the oracle (valid), by another key, for another domain, or
 a signature broken in one of the ways protocol §3.5 rejects."""
 
 
 def sign(msg: M, mode: str = "oracle", key: bytes = ORACLE.key) -> bytes:
     """Return ``msg`` encoded with a signature made as ``mode`` says (see SIG_MODES)."""
-    good = SIGNER.sign(msg, key).signature
-    n = eip712.SECP256K1_N
-    s = int.from_bytes(good[32:64], "big")
-    sig = {
-        "oracle": lambda: good,
-        "trader": lambda: SIGNER.sign(msg, TRADER.key).signature,
-        "foreign": lambda: FOREIGN.sign(msg, key).signature,
-        "high_s": lambda: good[:32] + (n - s).to_bytes(32, "big") + bytes([55 - good[64]]),
-        "raw_v": lambda: good[:64] + bytes([good[64] - 27]),
-        "v_29": lambda: good[:64] + b"\x1d",
-        "zero": lambda: bytes(65),
-        "r_zero": lambda: bytes(32) + good[32:],
-        "s_zero": lambda: good[:32] + bytes(32) + good[64:],
-        "r_at_n": lambda: n.to_bytes(32, "big") + good[32:],
-        "garbage": lambda: keccak(good) + keccak(keccak(good))[:16] + bytes(16) + good[64:],
-    }[mode]()
-    return encode_tx(replace(msg, signature=sig))
+    return signed_as(
+        msg, key, {"oracle": "valid", "trader": "other_key"}.get(mode, mode), TRADER.key
+    )
 
 
 def oracle_update(market: int, price: int, mark: int, time: int, mode: str = "oracle") -> bytes:
@@ -422,51 +350,28 @@ REQUIRED: dict[TxType, set[Reason]] = {
 """Every reason a transaction of each type can get (docs/protocol.md §6.5, §6.6, §6.8)."""
 
 
-def _representatives() -> list[Scenario]:
-    """Return the first edge case of every (type, reason): examples of every property run."""
-    seen: dict[tuple[int, Reason], Scenario] = {}
-    for _, s, reason in EDGES:
-        seen.setdefault((s.tx[0], reason), s)
-    return list(seen.values())
-
-
 def test_the_edge_cases_hold_every_reason_of_the_three_types() -> None:
-    got: dict[TxType, set[Reason]] = {t: set() for t in REQUIRED}
-    for _, s, reason in EDGES:
-        got[TxType(s.tx[0])].add(reason)
-    assert got == REQUIRED
-    assert len(_representatives()) == sum(len(r) for r in REQUIRED.values())
-    assert len({name for name, _, _ in EDGES}) == len(EDGES)
+    assert_edges_cover(EDGES, REQUIRED)
 
 
 @pytest.mark.parametrize(("name", "s", "reason"), EDGES, ids=[e[0] for e in EDGES])
 def test_edge_case_matches_the_reference(
-    deployed: Deployed, name: str, s: Scenario, reason: Reason
+    rule: Contract, name: str, s: Scenario, reason: Reason
 ) -> None:
-    assert check(deployed.rule(), s, gas=True) == reason
+    assert scenario_matches(rule, s, gas=True) == reason
 
 
 # --------------------------------------------------------------------------- golden vectors
 
 VECTOR_FILES = ("oracle_update", "funding_tick", "list_market")
-VECTORS_OF_THE_RULE: list[dict[str, Any]] = [
-    v for name in VECTOR_FILES for v in json.loads((VECTORS / f"{name}.json").read_text())
-]
+VECTORS_OF_THE_RULE = golden_vectors(*VECTOR_FILES)
 
 
 @pytest.mark.parametrize(
     "vector", VECTORS_OF_THE_RULE, ids=[v["name"] for v in VECTORS_OF_THE_RULE]
 )
-def test_golden_vector(deployed: Deployed, vector: dict[str, Any]) -> None:
-    leaves = {h(x["key"]): h(x["value"]) for x in vector["pre_state"]["leaves"]}
-    context = vector["context"]
-    assert h(context["separator"]) == SEPARATOR
-    s = Scenario(leaves, h(vector["tx"]), context["batch_time"], vector["name"])
-    store, pre_root = trie_of(leaves)
-    assert pre_root == h(vector["pre_state"]["root"])
-    built = build_step_witness(store, pre_root, s.tx, BatchContext(s.batch_time, SEPARATOR))
-    assert built.post_root == h(vector["post_state"]["root"])
-    assert check(deployed.rule(), s, gas=True).name == vector["expected"]["reason"]
+def test_golden_vector(rule: Contract, vector: dict[str, Any]) -> None:
+    golden_vector_matches(rule, vector, gas=True)
 
 
 # --------------------------------------------------------------------------- property
@@ -713,22 +618,12 @@ def steered_scenarios(draw: st.DrawFn) -> Scenario:
 scenarios = st.one_of(steered_scenarios(), steered_scenarios(), wild_scenarios())
 
 
-_F = TypeVar("_F", bound=Callable[..., None])
-
-
-def with_representatives(test: _F) -> _F:
-    """Add one edge case of every (type, reason) as an explicit example of ``test``."""
-    for s in _representatives():
-        test = example(s)(test)
-    return test
-
-
 @seed(20261125)
 @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(scenarios)
-@with_representatives
-def test_rule_matches_the_reference_on_random_states(deployed: Deployed, s: Scenario) -> None:
-    reason = check(deployed.rule(), s)
+@with_examples(representatives(EDGES))
+def test_rule_matches_the_reference_on_random_states(rule: Contract, s: Scenario) -> None:
+    reason = scenario_matches(rule, s)
     event(f"{TxType(s.tx[0]).name} {reason.name}")
 
 
@@ -754,22 +649,20 @@ def _reverts(rule: Contract, s: Scenario, keys: list[bytes], values: list[bytes]
 
 
 @pytest.mark.parametrize("drop", [0, 1], ids=["system", "market"])
-def test_a_witness_missing_a_read_leaf_reverts(deployed: Deployed, drop: int) -> None:
+def test_a_witness_missing_a_read_leaf_reverts(rule: Contract, drop: int) -> None:
     s, keys, values = _ok_case()
     del keys[drop], values[drop]
-    assert _reverts(deployed.rule(), s, keys, values) == "rule: missing proof"
+    assert _reverts(rule, s, keys, values) == "rule: missing proof"
 
 
-def test_a_bad_signature_needs_only_the_system_leaf(deployed: Deployed) -> None:
+def test_a_bad_signature_needs_only_the_system_leaf(rule: Contract) -> None:
     s = Scenario(state(), oracle_update(ETH, 1, 0, T, "trader"))
-    rule = deployed.rule()
     assert _call(rule, s, [SYSTEM_KEY], [s.leaves[SYSTEM_KEY]]) == [1, [], []]
     assert _reverts(rule, s, [], []) == "rule: missing proof"
 
 
-def test_an_extra_leaf_is_left_out_of_the_read_mask(deployed: Deployed) -> None:
+def test_an_extra_leaf_is_left_out_of_the_read_mask(rule: Contract) -> None:
     s, keys, values = _ok_case()
-    rule = deployed.rule()
     used, wkeys, wvalues = _call(rule, s, keys, values)
     assert used == 0b11 and len(wkeys) == len(wvalues) == 1
     other = market_key(BTC)
@@ -777,9 +670,9 @@ def test_an_extra_leaf_is_left_out_of_the_read_mask(deployed: Deployed) -> None:
     assert _call(rule, s, [*keys, other], [*values, s.leaves[other]]) == [0b011, wkeys, wvalues]
 
 
-def test_an_absent_system_leaf_reverts(deployed: Deployed) -> None:
+def test_an_absent_system_leaf_reverts(rule: Contract) -> None:
     s, keys, values = _ok_case()
-    assert _reverts(deployed.rule(), s, keys, [b"", values[1]]) == "market: no system leaf"
+    assert _reverts(rule, s, keys, [b"", values[1]]) == "market: no system leaf"
 
 
 @pytest.mark.parametrize(
@@ -787,17 +680,17 @@ def test_an_absent_system_leaf_reverts(deployed: Deployed) -> None:
     [oracle_update(ETH, 1, 0, T), funding_tick(ETH, 1, T), list_market(market=ETH)],
     ids=["ORACLE_UPDATE", "FUNDING_TICK", "LIST_MARKET"],
 )
-def test_an_undecodable_market_leaf_reverts(deployed: Deployed, tx: bytes) -> None:
+def test_an_undecodable_market_leaf_reverts(rule: Contract, tx: bytes) -> None:
     """A corrupt leaf is a corrupt witness (the reference raises), even where it only exists."""
     s, keys, values = _ok_case()
-    message = _reverts(deployed.rule(), replace(s, tx=tx), keys, [values[0], values[1] + b"\x00"])
+    message = _reverts(rule, replace(s, tx=tx), keys, [values[0], values[1] + b"\x00"])
     assert message.startswith(("leaves: ", "rlp: ")), message
 
 
-def test_a_malformed_transaction_reads_nothing(deployed: Deployed) -> None:
+def test_a_malformed_transaction_reads_nothing(rule: Contract) -> None:
     s, keys, values = _ok_case()
     for tx in (s.tx[:1], s.tx[:-1], s.tx + b"\x00", b"\x08" + bytes(137), b"\x04" + bytes(82)):
-        assert _call(deployed.rule(), replace(s, tx=tx), keys, values) == [0, [], []]
+        assert _call(rule, replace(s, tx=tx), keys, values) == [0, [], []]
 
 
 @pytest.mark.parametrize(
@@ -814,9 +707,9 @@ def test_a_malformed_transaction_reads_nothing(deployed: Deployed) -> None:
     ],  # fmt: skip
     ids=["empty", "0x00", "DEPOSIT", "FILL", "CANCEL", "CANCEL_ALL", "SET_SETTLEMENT", "0xff"],
 )
-def test_another_transaction_type_reverts(deployed: Deployed, tx: bytes) -> None:
+def test_another_transaction_type_reverts(rule: Contract, tx: bytes) -> None:
     s, keys, values = _ok_case()
-    message = _reverts(deployed.rule(), replace(s, tx=tx), keys, values)
+    message = _reverts(rule, replace(s, tx=tx), keys, values)
     assert message == "market: not a market transaction"
 
 

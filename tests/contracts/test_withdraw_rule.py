@@ -13,7 +13,6 @@ contract is the session's MockToken: the rule is deployed with it as the vault.
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass, replace
 from typing import Any
@@ -22,7 +21,19 @@ import pytest
 
 pytest.register_assert_rewrite("conftest_steps")
 
-from conftest_steps import U64_MAX, VECTORS, StepChain, _deploy, revert_message, trie_of
+from conftest_steps import (
+    FOREIGN,
+    SIGNER,
+    U64_MAX,
+    RuleRun,
+    StepChain,
+    T,
+    _deploy,
+    golden_vector_matches,
+    golden_vectors,
+    revert_message,
+    rule_matches_reference,
+)
 from hypothesis import HealthCheck, event, example, given, seed, settings
 from hypothesis import strategies as st
 from web3 import Web3
@@ -31,13 +42,10 @@ from web3.exceptions import ContractLogicError
 
 from optirollup.codec import eip712
 from optirollup.codec.tx import Withdraw, encode_tx
-from optirollup.dispute import build_step_witness
-from optirollup.dispute.witness import StepWitness
-from optirollup.state import mpt
 from optirollup.state.keys import SYSTEM_KEY, account_key, market_key, withdrawal_key
 from optirollup.state.leaves import Account, Market, Position, System, Withdrawal
-from optirollup.stf import BatchContext, Reason, margin
-from optirollup.testkit import DEFAULT_DOMAIN, Signer, Trader
+from optirollup.stf import Reason, margin
+from optirollup.testkit import Signer, Trader
 from optirollup.units import (
     MAX_BALANCE,
     MAX_COLLATERAL,
@@ -50,13 +58,9 @@ from optirollup.units import (
 
 pytest_plugins = ["conftest_steps"]
 
-WITHDRAW_VECTORS: list[dict[str, Any]] = json.loads((VECTORS / "withdraw.json").read_text())
-SIGNER = Signer()
-FOREIGN = Signer(eip712.Domain(chain_id=1, verifying_contract=b"\x99" * 20))
+WITHDRAW_VECTORS = golden_vectors("withdraw")
 TRADERS = [Trader.of(f"withdraw-rule-{i}") for i in range(4)]
 MALLORY = Trader.of("withdraw-rule-mallory")
-T = 1_700_000_000
-CTX = BatchContext(T, SIGNER.separator)
 WITHDRAW_REASONS = {
     Reason.OK,
     Reason.MALFORMED,
@@ -71,31 +75,10 @@ GAS: list[int] = []
 """eth_estimateGas of every ``apply`` call of the property test."""
 
 
-def h(text: str) -> bytes:
-    """Decode a 0x-hex string of the vector files."""
-    return bytes.fromhex(text.removeprefix("0x"))
-
-
 @pytest.fixture(scope="module")
 def rule(steps_chain: StepChain) -> Contract:
-    """Deploy WithdrawRule for the vault at the default domain's verifying contract."""
-    vault = steps_chain.token.address
-    assert bytes.fromhex(vault[2:]) == DEFAULT_DOMAIN.verifying_contract
-    contract = _deploy(steps_chain.w3, steps_chain.deployer, "steps/WithdrawRule", vault)
-    assert bytes(contract.functions.SEPARATOR().call()) == SIGNER.separator
-    return contract
-
-
-@dataclass
-class Outcome:
-    """What the rule returned for one call, next to the reference's witness."""
-
-    built: StepWitness
-    tx: bytes
-    keys: list[bytes]
-    values: list[bytes]
-    used: int
-    writes: list[tuple[bytes, bytes]]
+    """Return the session's WithdrawRule (its vault: the default domain's verifying contract)."""
+    return steps_chain.rules["WithdrawRule"]
 
 
 def call(
@@ -115,42 +98,12 @@ def reverts(rule: Contract, tx: bytes, keys: list[bytes], values: list[bytes]) -
     raise AssertionError(f"apply did not revert (returned {out})")
 
 
-def check(
-    rule: Contract, leaves: dict[bytes, bytes], tx: bytes, ctx: BatchContext = CTX
-) -> Outcome:
-    """Run ``tx`` in the reference and in the rule on the leaves it read; assert they agree."""
-    store, pre_root = trie_of(leaves)
-    built = build_step_witness(store, pre_root, tx, ctx)
-    keys = list(built.reads)
-    values = [leaves.get(k, b"") for k in keys]
-    used, wkeys, wvalues = call(rule, tx, keys, values)
-    writes = list(zip(wkeys, wvalues, strict=True))
-    if built.receipt.reason == Reason.MALFORMED:
-        assert keys == [] and used == 0
-    assert used == (1 << len(keys)) - 1
-    if built.receipt.reason == Reason.OK:
-        assert writes == list(built.writes)
-        assert mpt.bulk_update(store, pre_root, dict(writes)) == built.post_root
-    else:
-        assert writes == [] and built.writes == ()
-        assert built.post_root == pre_root
-    return Outcome(built, tx, keys, values, used, writes)
-
-
 # --------------------------------------------------------------------------- golden vectors
 
 
 @pytest.mark.parametrize("vector", WITHDRAW_VECTORS, ids=[v["name"] for v in WITHDRAW_VECTORS])
 def test_golden_vector(rule: Contract, vector: dict[str, Any]) -> None:
-    leaves = {h(x["key"]): h(x["value"]) for x in vector["pre_state"]["leaves"]}
-    context = vector["context"]
-    assert h(context["separator"]) == SIGNER.separator
-    ctx = BatchContext(
-        context["batch_time"], h(context["separator"]), [h(x) for x in context["deposit_hashes"]]
-    )
-    out = check(rule, leaves, h(vector["tx"]), ctx)
-    assert out.built.receipt.reason.name == vector["expected"]["reason"]
-    assert out.built.post_root == h(vector["post_state"]["root"])
+    golden_vector_matches(rule, vector)
 
 
 def test_the_golden_vectors_cover_every_withdraw_reason() -> None:
@@ -414,14 +367,12 @@ def scenarios(draw: st.DrawFn) -> Scenario:
 
 
 def _run(rule: Contract, s: Scenario) -> Reason:
-    out = check(rule, s.leaves, s.tx)
-    reason = out.built.receipt.reason
+    run = rule_matches_reference(rule, s.leaves, s.tx, gas=True)
     expected = EXPECTED[s.kind]
-    assert expected is None or reason == expected, (s.kind, reason)
-    GAS.append(
-        rule.functions.apply(s.tx, T, 0, out.keys, out.values).estimate_gas({"gas": 30_000_000})
-    )
-    return reason
+    assert expected is None or run.reason == expected, (s.kind, run.reason)
+    assert run.gas is not None
+    GAS.append(run.gas)
+    return run.reason
 
 
 # One fixed example per reason code: every reason is exercised in every run, whatever the profile.
@@ -479,7 +430,7 @@ def test_the_boundary_is_exact() -> None:
 # --------------------------------------------------------------------------- witness shape
 
 
-def _crowded(rule: Contract) -> Outcome:
+def _crowded(rule: Contract) -> RuleRun:
     """An OK withdrawal from an account with 8 positions, funding unsettled on all of them."""
     me = TRADERS[0]
     perp = Market(0, b"PERP".ljust(16, b"\x00"), 0, 0, 10**6, 10**4, 100_000, 50_000, 200, 500,
@@ -494,7 +445,7 @@ def _crowded(rule: Contract) -> Outcome:
     leaves[account_key(me.address)] = acc.encode()
     leaves[SYSTEM_KEY] = System(MALLORY.address, 4, 9).encode()
     tx = encode_tx(_sign(Withdraw(me.address, b"\x42" * 20, 10**9, 3), me))
-    out = check(rule, leaves, tx)
+    out = rule_matches_reference(rule, leaves, tx)
     assert out.built.receipt.reason == Reason.OK
     return out
 
