@@ -5,7 +5,8 @@ Prometheus registry are its own), so tests run it in-process with FastAPI's ``Te
 the node serves it with uvicorn. Wire formats are in :mod:`optirollup.api.models`.
 
 Endpoints: ``POST /orders``, ``POST /cancels``, ``POST /transactions``; ``GET /markets``,
-``/markets/{id}``, ``/markets/{id}/book``, ``/accounts/{address}``, ``/batches``, ``/status``,
+``/markets/{id}``, ``/markets/{id}/book``, ``/accounts/{address}``, ``/batches``,
+``/withdrawals/{id}``, ``/status``,
 ``/healthz``, ``/metrics``; the OpenAPI schema at ``/openapi.json`` (and ``/docs``).
 
 Errors have one shape, ``{"error": {"code": ..., "message": ...}}``, built in one place
@@ -71,6 +72,7 @@ from optirollup.api.models import (
     StatusOut,
     TxAckOut,
     TxRequest,
+    WithdrawalOut,
     hexstr,
     unhex,
 )
@@ -85,6 +87,7 @@ from optirollup.executor.node import (
     OrderAck,
     StatusView,
     TxAck,
+    WithdrawalView,
 )
 from optirollup.state.leaves import Market
 
@@ -155,7 +158,25 @@ def order_ack_out(ack: OrderAck) -> OrderAckOut:
 
 def tx_ack_out(ack: TxAck) -> TxAckOut:
     """Return the wire form of a transaction acknowledgement."""
-    return TxAckOut(tx_hash=hexstr(ack.tx_hash), batch_index=ack.batch_index, position=ack.position)
+    return TxAckOut(
+        tx_hash=hexstr(ack.tx_hash),
+        batch_index=ack.batch_index,
+        position=ack.position,
+        withdrawal_id=ack.withdrawal_id,
+    )
+
+
+def withdrawal_out(w: WithdrawalView) -> WithdrawalOut:
+    """Return the wire form of a withdrawal view."""
+    return WithdrawalOut(
+        withdrawal_id=w.withdrawal_id,
+        account=hexstr(w.account),
+        recipient=hexstr(w.recipient),
+        amount=str(w.amount),
+        final=w.final,
+        batch_index=w.batch_index,
+        proof=[hexstr(node) for node in w.proof],
+    )
 
 
 def _kind(kind: int) -> str:
@@ -472,16 +493,20 @@ def create_app(
         metrics.fills.inc(len(ack.fills))
         return order_ack_out(ack)
 
-    @app.post("/cancels", tags=["trading"])
+    @app.post("/cancels", tags=["trading"], response_model_exclude_none=True)
     def post_cancel(body: TxRequest) -> TxAckOut:
         """Sequence a signed CANCEL or CANCEL_ALL and take the orders it kills off the books."""
         batch_time, now = clock()
         with guard:
             return tx_ack_out(core.cancel(body.raw(), batch_time=batch_time, now=now))
 
-    @app.post("/transactions", tags=["trading"])
+    @app.post("/transactions", tags=["trading"], response_model_exclude_none=True)
     def post_transaction(body: TxRequest) -> TxAckOut:
-        """Sequence a signed transaction (WITHDRAW, …); FILLs come from the books only."""
+        """Sequence a signed transaction (WITHDRAW, …); FILLs come from the books only.
+
+        For a WITHDRAW the answer carries ``withdrawal_id``: follow it with
+        ``GET /withdrawals/{id}`` until it is final, then claim it with ``Vault.withdraw``.
+        """
         batch_time, now = clock()
         with guard:
             return tx_ack_out(core.submit_tx(body.raw(), batch_time=batch_time, now=now))
@@ -530,6 +555,26 @@ def create_app(
         """List sealed batches from ``start`` with their L1 status (sealed, posted, final)."""
         with guard:
             return [batch_out(b) for b in core.batches(start, limit)]
+
+    @app.get("/withdrawals/{withdrawal_id}", tags=["accounts"])
+    def get_withdrawal(
+        withdrawal_id: Annotated[int, Path(ge=0, le=U64_MAX, description="withdrawal id (u64)")],
+    ) -> WithdrawalOut:
+        """Return a withdrawal; once a final batch holds it, that batch and the leaf's proof.
+
+        ``final`` is false (``batch_index`` null, ``proof`` empty) until the batch holding it is
+        final on L1; then ``Vault.withdraw(batch_index, withdrawal_id, account, recipient,
+        amount, proof)`` pays it. An id no WITHDRAW has taken is 404 ``unknown_withdrawal``.
+        """
+        with guard:
+            w = core.withdrawal(withdrawal_id)
+        if w is None:
+            raise NodeError(
+                "unknown_withdrawal",
+                f"withdrawal {withdrawal_id} does not exist (ids come from POST /transactions)",
+                404,
+            )
+        return withdrawal_out(w)
 
     @app.get("/status", tags=["node"])
     def get_status() -> StatusOut:

@@ -247,6 +247,28 @@ class TxAckOut(_Strict):
     tx_hash: Hash32
     batch_index: int
     position: int
+    withdrawal_id: int | None = Field(
+        default=None,
+        description="for a WITHDRAW, the id of its withdrawal (GET /withdrawals/{id}); "
+        "absent for every other transaction",
+    )
+
+
+class WithdrawalOut(_Strict):
+    """A withdrawal leaf and, once final, the arguments ``Vault.withdraw`` takes to pay it."""
+
+    withdrawal_id: int
+    account: Address
+    recipient: Address
+    amount: Dec
+    final: bool = Field(description="whether a final batch holds it (it can be claimed on L1)")
+    batch_index: int | None = Field(
+        description="the final batch whose post-state root the proof is against (null until final)"
+    )
+    proof: list[str] = Field(
+        description="the leaf's MPT proof, RLP-encoded nodes as 0x-hex, root first (empty until "
+        "final)"
+    )
 
 
 class MarketOut(_Strict):

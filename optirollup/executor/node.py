@@ -20,6 +20,7 @@ policy); posting and following L1 are the shell's (:mod:`optirollup.executor.l1`
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -53,6 +54,8 @@ from optirollup.engine import OrderView as EngineOrderView
 from optirollup.errors import MalformedTransaction, OptiRollupError
 from optirollup.executor.sequencer import SealPolicy, Sequencer
 from optirollup.hashing import keccak
+from optirollup.state import mpt
+from optirollup.state.keys import withdrawal_key
 from optirollup.state.leaves import Account, Market, Position
 from optirollup.state.leveldb import LevelDB
 from optirollup.stf import Party, Reason
@@ -68,6 +71,7 @@ __all__ = [
     "PositionView",
     "StatusView",
     "TxAck",
+    "WithdrawalView",
 ]
 
 _ORDERS = b"orders/"
@@ -123,6 +127,27 @@ class TxAck:
     tx_hash: bytes
     batch_index: int
     position: int
+    withdrawal_id: int | None = None
+    """For an accepted WITHDRAW, the id of the withdrawal leaf it created."""
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawalView:
+    """A withdrawal leaf and, once a final batch holds it, what ``Vault.withdraw`` takes."""
+
+    withdrawal_id: int
+    account: bytes
+    recipient: bytes
+    amount: int
+    batch_index: int | None
+    """The final batch whose post-state root ``proof`` is against; None while none holds it."""
+    proof: tuple[bytes, ...]
+    """The leaf key's MPT proof (RLP-encoded nodes, root first); empty while not final."""
+
+    @property
+    def final(self) -> bool:
+        """Tell whether the withdrawal can be claimed on L1 now."""
+        return self.batch_index is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,6 +449,10 @@ class NodeCore:
         if tx[0] in (TxType.CANCEL, TxType.CANCEL_ALL):
             return self.cancel(tx, batch_time=batch_time, now=now)
         ack = self._sequence(tx, batch_time=batch_time, now=now, what=TxType(tx[0]).name)
+        if tx[0] == TxType.WITHDRAW:
+            # The accepted WITHDRAW took the id the system leaf held and moved it on by one.
+            wid = self.sequencer.state.system().next_withdrawal_id - 1
+            return dataclasses.replace(ack, withdrawal_id=wid)
         if isinstance(decoded, ListMarket):
             mid = decoded.market
             self._market_ids.add(mid)
@@ -504,6 +533,24 @@ class NodeCore:
             status = "final" if i < final else "posted" if i < posted else "sealed"
             out.append(BatchView(i, b.prev_root, b.post_root, b.batch_time, len(b.txs), status))
         return out
+
+    def withdrawal(self, withdrawal_id: int) -> WithdrawalView | None:
+        """Return withdrawal ``withdrawal_id`` (None if the state has none), with the latest final
+        batch's index and the leaf's proof against that batch's post-root once it holds it."""
+        w = self.sequencer.state.withdrawal(withdrawal_id)
+        if w is None:
+            return None
+        final = min(self._final(), self.sequencer.batch_count)
+        key = withdrawal_key(withdrawal_id)
+        if final > 0:
+            root = self.sequencer.batch(final - 1).post_root
+            # Withdrawal leaves are never deleted, so the latest final batch holds every
+            # withdrawal any final batch holds.
+            if mpt.get(self._db.nodes, root, key) == w.encode():
+                proof = tuple(mpt.get_proof(self._db.nodes, root, key))
+                return WithdrawalView(withdrawal_id, w.account, w.recipient, w.amount,
+                                      final - 1, proof)  # fmt: skip
+        return WithdrawalView(withdrawal_id, w.account, w.recipient, w.amount, None, ())
 
     def status(self) -> StatusView:
         """Return the node's head, open batch and L1 progress."""

@@ -35,6 +35,9 @@ from optirollup.codec.tx import (
 )
 from optirollup.executor.node import NodeCore
 from optirollup.hashing import keccak
+from optirollup.state import mpt
+from optirollup.state.keys import withdrawal_key
+from optirollup.state.leaves import Withdrawal
 from optirollup.state.leveldb import LevelDB
 from optirollup.state.overlay import genesis_root
 from optirollup.testkit import Signer, Trader, perp_workload
@@ -312,6 +315,21 @@ def test_a_withdrawal_goes_through_transactions_and_lowers_the_collateral(node: 
     assert r.status_code == 200, r.text
     dave = _account(node, DAVE)
     assert dave["collateral"] == str(FUNDED - 5 * 10**6) and dave["nonce"] == "1"
+    wid = r.json()["withdrawal_id"]
+    pending = node.client.get(f"/withdrawals/{wid}").json()
+    assert pending["final"] is False and pending["proof"] == [] and pending["batch_index"] is None
+    assert pending["amount"] == str(5 * 10**6)
+    # Once the batch holding it is final, the proof is against that batch's post-root.
+    record = node.core.sequencer.seal()
+    assert record is not None
+    node.core.mark_final(record.index + 1)
+    final = node.client.get(f"/withdrawals/{wid}").json()
+    assert final["final"] is True and final["batch_index"] == record.index
+    proof = [bytes.fromhex(n[2:]) for n in final["proof"]]
+    leaf = mpt.verify_proof(record.post_root, withdrawal_key(wid), proof)
+    assert leaf == Withdrawal(DAVE.address, DAVE.address, 5 * 10**6).encode()
+    missing = node.client.get(f"/withdrawals/{wid + 1}")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "unknown_withdrawal"
 
 
 def test_an_unknown_address_reads_as_an_empty_account(node: Node) -> None:
