@@ -359,30 +359,30 @@ class NodeCore:
                     break
                 raise _engine_error(err, order_hash) from err
             txs = [encode_tx(f) for f in result.fills]
+            maker_hashes = [f.maker.order.hash(self.separator) for f in result.fills]
             extra: dict[bytes, bytes | None] = {
                 _ORDERS + r.view.order_hash: None for r in result.removed
             }
             if result.status.value == "resting":
                 extra[_ORDERS + order_hash] = _resting_record(signed, result.seq)
-            for f in result.fills:
-                if (
-                    f.maker.order.size
-                    <= self.sequencer.state.order(
-                        f.maker.order.account, f.maker.order.hash(self.separator)
-                    ).filled
-                    + f.size
-                ):
-                    extra[_ORDERS + f.maker.order.hash(self.separator)] = None
+            state = self.sequencer.state
+            for f, mh in zip(result.fills, maker_hashes, strict=True):
+                if f.maker.order.size <= state.order(f.maker.order.account, mh).filled + f.size:
+                    extra[_ORDERS + mh] = None  # filled up: no longer resting
             outcome = self.sequencer.submit(txs, batch_time=batch_time, now=now, extra=extra)
             failed = next(
-                ((f, s) for f, s in zip(result.fills, outcome, strict=True) if not s.accepted),
+                (
+                    (f, mh, s)
+                    for f, mh, s in zip(result.fills, maker_hashes, outcome, strict=True)
+                    if not s.accepted
+                ),
                 None,
             )
-            for f, s in zip(result.fills, outcome, strict=True):
+            for f, mh, s in zip(result.fills, maker_hashes, outcome, strict=True):
                 if s.accepted:
                     fills.append(
-                        FillView(f.maker.order.hash(self.separator), order_hash,
-                                 f.maker.order.price, f.size, s.batch_index, s.position)
+                        FillView(mh, order_hash, f.maker.order.price, f.size, s.batch_index,
+                                 s.position)
                     )  # fmt: skip
             if failed is None:
                 remaining = signed.order.size - result.filled
@@ -390,11 +390,10 @@ class NodeCore:
                                 tuple(fills))  # fmt: skip
             # The STF refused a fill: rebuild the books from the state, drop a failing maker and
             # match the taker's remainder again; a failing taker ends the order here.
-            failed_fill, failed_sub = failed
+            _, maker_hash, failed_sub = failed
             receipt = failed_sub.receipt
             self.engine = self._rebuild()
             if receipt.party == Party.MAKER:
-                maker_hash = failed_fill.maker.order.hash(self.separator)
                 self._db.write_batch({}, {_ORDERS + maker_hash: None})
                 with contextlib.suppress(UnknownOrder):
                     self.engine.cancel(maker_hash)

@@ -12,50 +12,36 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from web3 import Web3
+from e2e_devnet import LocalDevnet
 from web3.logs import DISCARD
 
 from optirollup.api.models import order_body
 from optirollup.codec.tx import Order
-from optirollup.devnet import DevnetConfig, deploy_devnet, write_devnet_file
 from optirollup.dispute.game import CHALLENGER, Status
 from optirollup.dispute.responder import Responder, read_game
 from optirollup.dispute.solver import ListTrace, Step, solve
 from optirollup.hashing import keccak
-from optirollup.l1.anvil import Anvil, free_port
+from optirollup.l1.anvil import free_port
 from optirollup.l1.deploy import bind, send
 from optirollup.testkit import Signer, key_for
 
 BIN = Path(sys.executable).parent
+pytest_plugins = ["e2e_devnet"]
 LOT, TICK, PRICE = 100_000, 1_000, 3_000_000_000
 
 
-@dataclass
-class Net:
-    anvil: Anvil
-    w3: Web3
-    devnet: Any
-    file: Path
-
-
 @pytest.fixture
-def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
-    with Anvil(extra_args=["--silent"]) as node:
-        w3 = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 60}))
-        devnet = deploy_devnet(w3, node.url, DevnetConfig(traders=2, challenge_window=60))
-        file = tmp_path_factory.mktemp("devnet") / "devnet.json"
-        write_devnet_file(file, devnet)
-        yield Net(node, w3, devnet, file)
+def net(local_devnet: LocalDevnet) -> LocalDevnet:
+    return local_devnet
 
 
 class NodeProcess:
-    def __init__(self, net: Net, data: Path) -> None:
+    def __init__(self, net: LocalDevnet, data: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
@@ -107,7 +93,7 @@ class NodeProcess:
         return self.proc.wait(timeout=30)
 
 
-def _deposit(net: Net, trader: Any, amount: int) -> None:
+def _deposit(net: LocalDevnet, trader: Any, amount: int) -> None:
     dep = net.devnet.deployment
     token, vault = bind(net.w3, "MockToken", dep.token), bind(net.w3, "Vault", dep.vault)
     acct = trader.local
@@ -116,14 +102,14 @@ def _deposit(net: Net, trader: Any, amount: int) -> None:
         send(net.w3, acct, {"to": fn.address, "data": fn._encode_transaction_data()}, "deposit")
 
 
-def _order(net: Net, trader: Any, side: int, size: int, nonce: int) -> dict[str, Any]:
+def _order(net: LocalDevnet, trader: Any, side: int, size: int, nonce: int) -> dict[str, Any]:
     signer = Signer(net.devnet.domain)
     o = Order(bytes.fromhex(trader.address[2:]), 1, side, PRICE, size, 1_000, nonce, 2**40)
     return order_body(signer.order(o, trader.key))
 
 
 def test_orders_over_http_fill_post_and_finalize_and_a_sigkill_loses_nothing(
-    net: Net, tmp_path: Path
+    net: LocalDevnet, tmp_path: Path
 ) -> None:
     alice, bob = net.devnet.config.trader_accounts()
     node = NodeProcess(net, tmp_path / "node")
@@ -199,7 +185,7 @@ def test_orders_over_http_fill_post_and_finalize_and_a_sigkill_loses_nothing(
 
 
 def test_the_node_defends_a_valid_batch_against_a_lying_challenger_and_takes_its_bond(
-    net: Net, tmp_path: Path
+    net: LocalDevnet, tmp_path: Path
 ) -> None:
     alice, bob = net.devnet.config.trader_accounts()
     dep = net.devnet.deployment

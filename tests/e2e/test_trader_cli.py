@@ -9,41 +9,29 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from e2e_devnet import LocalDevnet
 from web3 import Web3
 
-from optirollup.devnet import DevnetConfig, deploy_devnet, write_devnet_file
-from optirollup.l1.anvil import Anvil, free_port
+from optirollup.l1.anvil import free_port
 from optirollup.l1.deploy import bind
 
 BIN = Path(sys.executable).parent
+pytest_plugins = ["e2e_devnet"]
 CLI = str(BIN / "optirollup")
 LOT, PRICE = 100_000, 3_000_000_000
 DEPOSIT, WITHDRAWAL = 10**11, 12_345_678
 RECIPIENT = "0x" + "5e" * 20
 
 
-@dataclass
-class Devnet:
-    anvil: Anvil
-    w3: Web3
-    devnet: Any
-    file: Path
-
-
 @pytest.fixture
-def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
-    with Anvil(extra_args=["--silent"]) as node:
-        w3 = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 60}))
-        deployed = deploy_devnet(w3, node.url, DevnetConfig(traders=2, challenge_window=60))
-        file = tmp_path_factory.mktemp("devnet") / "devnet.json"
-        write_devnet_file(file, deployed)
-        yield Devnet(node, w3, deployed, file)
+def devnet(local_devnet: LocalDevnet) -> LocalDevnet:
+    return local_devnet
 
 
 @dataclass
@@ -77,7 +65,7 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
 
 
 def test_two_traders_deposit_trade_withdraw_and_claim_on_l1_through_the_cli(
-    devnet: Devnet, tmp_path: Path
+    devnet: LocalDevnet, tmp_path: Path
 ) -> None:
     port = free_port()
     env = {
