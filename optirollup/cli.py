@@ -45,13 +45,47 @@ def main() -> None:
 
 
 @main.command()
-def demo() -> None:
-    """Run the end-to-end demo (devnet, node, challenger, a disputed batch)."""
-    click.echo(
-        "make demo: not yet. The demo needs the node and the challenger, which do not exist yet.\n"
-        "What works today: `make test` (protocol core, vectors, contracts and dispute games),\n"
-        "`make bench` (STF throughput) and `make gas-doc` (L1 gas figures)."
-    )
+@click.option("--fault-batch", type=click.IntRange(1), default=3, show_default=True,
+              help="The batch the node is told to falsify.")  # fmt: skip
+@click.option("--fault-tx", type=click.IntRange(0), default=2, show_default=True,
+              help="Its first transaction whose asserted post-root is wrong (clamped to the "
+              "batch's last).")  # fmt: skip
+@click.option("--traders", type=click.IntRange(2, 10), default=3, show_default=True,
+              help="Scripted traders.")  # fmt: skip
+@click.option("--challenge-window", type=click.IntRange(10, 3600), default=30, show_default=True,
+              help="Seconds a batch stays open to challenge on the demo's devnet.")  # fmt: skip
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the logs, deployment file and databases go (kept).  [default: a new "
+              "temporary directory, removed after a clean run]")  # fmt: skip
+@click.option("--keep", is_flag=True, help="Keep the temporary directory after a clean run.")
+def demo(
+    fault_batch: int,
+    fault_tx: int,
+    traders: int,
+    challenge_window: int,
+    workdir: Path | None,
+    keep: bool,
+) -> None:
+    """Run the end-to-end demo: devnet, node and challenger as separate processes.
+
+    Scripted traders deposit on L1 and trade a perpetual over the node's HTTP API; the node is
+    told to post one batch with a wrong state root; the challenger re-executes every batch from
+    L1, opens a game on the wrong one and wins it with a one-step proof; the batch and its
+    descendants are deleted and the proposer slashed; the node stakes again and re-posts its
+    honest batches; trading continues; every trader withdraws and claims on L1. A summary is
+    printed at the end and everything the demo started is stopped. It takes about two minutes.
+    """
+    from optirollup.demo import DemoConfig, DemoFailed, run
+
+    config = DemoConfig(traders=traders, fault_batch=fault_batch, fault_tx=fault_tx,
+                        challenge_window=challenge_window, workdir=workdir, keep=keep,
+                        echo=click.echo)  # fmt: skip
+    try:
+        run(config)
+    except DemoFailed as err:
+        raise click.ClickException(f"the demo failed: {err}") from err
+    except KeyboardInterrupt:
+        raise click.ClickException("interrupted; everything the demo started was stopped") from None
 
 
 def _key_option(ctx: click.Context, param: click.Parameter, value: str | None) -> bytes | None:
@@ -251,6 +285,32 @@ def node() -> None:
 @click.option("--max-seconds", envvar="OPTIROLLUP_MAX_SECONDS", show_envvar=True, default=2,
               show_default=True, type=click.IntRange(0),
               help="Seal a batch this many seconds after it opened.")  # fmt: skip
+@click.option("--oracle-seconds", envvar="OPTIROLLUP_ORACLE_SECONDS", show_envvar=True,
+              default=5, show_default=True, type=click.IntRange(0),
+              help="Sign an ORACLE_UPDATE per market every this many seconds.")  # fmt: skip
+@click.option("--funding-seconds", envvar="OPTIROLLUP_FUNDING_SECONDS", show_envvar=True,
+              default=60, show_default=True, type=click.IntRange(0),
+              help="Sign a FUNDING_TICK per perpetual every this many seconds: the premium of "
+              "the book's mid over the index price, clamped to the market's funding cap "
+              "(0: never).")  # fmt: skip
+@click.option("--price-source", envvar="OPTIROLLUP_PRICE_SOURCE", show_envvar=True,
+              type=click.Choice(["random-walk", "file"]), default="random-walk",
+              show_default=True,
+              help="Where the oracle reads index prices: the devnet's seeded random walk, or "
+              "--price-file.")  # fmt: skip
+@click.option("--price-file", envvar="OPTIROLLUP_PRICE_FILE", show_envvar=True,
+              type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help='With --price-source file: a JSON object {"<market id>": <price>} (quote '
+              "units, 1e-6, per whole unit), read again at every oracle round, so any program "
+              "that rewrites it feeds the oracle.")  # fmt: skip
+@click.option("--fault-batch", envvar="OPTIROLLUP_FAULT_BATCH", show_envvar=True, default=None,
+              type=click.IntRange(0), metavar="N",
+              help="Devnet and tests only: post batch N with a wrong state root (once; the "
+              "node's own state stays honest) so a challenger can win a dispute.")  # fmt: skip
+@click.option("--fault-tx", envvar="OPTIROLLUP_FAULT_TX", show_envvar=True, default=0,
+              show_default=True, type=click.IntRange(0), metavar="I",
+              help="With --fault-batch: the first transaction of the batch whose asserted "
+              "post-root is wrong (clamped to the batch's last).")  # fmt: skip
 @click.option("--log-format", envvar="OPTIROLLUP_LOG_FORMAT", show_envvar=True,
               type=click.Choice(["console", "json"]), default="console", show_default=True,
               help="Log lines for people (console) or for machines (json).")  # fmt: skip
@@ -265,6 +325,12 @@ def node_run(
     no_oracle: bool,
     max_txs: int,
     max_seconds: int,
+    oracle_seconds: int,
+    funding_seconds: int,
+    price_source: str,
+    price_file: Path | None,
+    fault_batch: int | None,
+    fault_tx: int,
     log_format: str,
 ) -> None:
     """Run the node until Ctrl-C or SIGTERM.
@@ -273,7 +339,15 @@ def node_run(
     schema at /docs), matches and sequences them, seals batches every --max-txs transactions or
     --max-seconds seconds, posts them to the Rollup, finalizes them after the challenge window
     and answers every dispute game against them. Everything acknowledged is in --data-dir
-    before the answer is sent: after a crash, run it again.
+    before the answer is sent: after a crash, run it again. As the oracle (the devnet's key
+    unless --no-oracle) it lists ETH-PERP if no market is listed and signs prices and funding.
+    GET /metrics serves the API's and the loop's Prometheus metrics.
+
+    Devnet and tests only: --fault-batch N posts batch N with a wrong root; once a challenger
+    wins against it (L1 deletes it and the batches after it, and slashes the bond) the node
+    stakes again and posts its honest batches. OPTIROLLUP_CRASHPOINT=<point>[:<n>] (after_ack,
+    after_seal, after_propose_sent, after_finalize_sent) makes the process kill itself with
+    SIGKILL there, to test recovery.
     """
     import signal
 
@@ -313,6 +387,12 @@ def node_run(
             port=port,
             max_txs=max_txs,
             max_seconds=max_seconds,
+            oracle_seconds=oracle_seconds,
+            funding_seconds=funding_seconds,
+            price_source=price_source,
+            price_file=price_file,
+            fault_batch=fault_batch,
+            fault_tx=fault_tx,
         )
         data_dir.mkdir(parents=True, exist_ok=True)
         runner = NodeRunner(config)
@@ -674,6 +754,30 @@ def order_cancel(order_hash: str, node_url: str, devnet_file: Path, key: str | N
     trader = _Trader(node_url, devnet_file, key)
     tx = trader.sign(Cancel(trader.address(), h))
     _echo_json(trader.post("/cancels", {"tx": "0x" + tx.hex()}))
+
+
+@order.command("cancel-all")
+@click.option("--floor", type=click.IntRange(1, 2**64 - 1), default=None,
+              help="The new cancel floor: every order of the key's with a lower nonce dies, on "
+              "the books and in the state.  [default: microseconds since the epoch, above the "
+              "default nonce of every order placed before now]")  # fmt: skip
+@_trader_options
+def order_cancel_all(floor: int | None, node_url: str, devnet_file: Path, key: str | None) -> None:
+    """Cancel every order of the key's placed so far (a signed CANCEL_ALL).
+
+    It raises the account's cancel floor, so it also kills orders signed but not sent yet with
+    a lower nonce. The floor only goes up: a floor at or below the current one is refused
+    (stale_cancel_floor; `optirollup account` shows cancel_floor).
+    """
+    import time
+
+    from optirollup.codec.tx import CancelAll
+
+    trader = _Trader(node_url, devnet_file, key)
+    new_floor = time.time_ns() // 1000 + 1 if floor is None else floor
+    tx = trader.sign(CancelAll(trader.address(), new_floor))
+    ack = trader.post("/cancels", {"tx": "0x" + tx.hex()})
+    _echo_json({**ack, "floor": str(new_floor)})
 
 
 @main.command()

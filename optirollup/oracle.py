@@ -6,6 +6,9 @@
   with bounded steps, never below a positive floor. The walk at a step depends only on the seed,
   the market and the step (each increment comes from a keccak), so any replay, in any order of
   queries, yields the same prices.
+* :class:`StaticPrices` is a fixed table of prices, and :func:`parse_price_file` reads the
+  operator's price file into one (``{"<market id>": <price>, ...}``; the node reads the file
+  again at every oracle round, so whatever writes it is the feed).
 * :func:`funding_rate_ppm` turns a mark and an index price into a funding rate: the premium
   ``(mark − index) / index`` in ppm, rounded toward zero, clamped to the market's cap.
 * :class:`OracleFeed` (and :func:`oracle_update_tx`, :func:`funding_tick_tx`) builds the signed
@@ -16,7 +19,9 @@
 
 from __future__ import annotations
 
+import json
 from array import array
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 
@@ -29,12 +34,15 @@ from optirollup.units import I32_MAX, PPM, U32_MAX, U64_MAX, div_floor
 __all__ = [
     "MAX_WALK_STEPS",
     "BadFeedParams",
+    "BadPriceFile",
     "OracleFeed",
     "PriceSource",
     "RandomWalk",
+    "StaticPrices",
     "funding_rate_ppm",
     "funding_tick_tx",
     "oracle_update_tx",
+    "parse_price_file",
     "sign_message",
 ]
 
@@ -46,6 +54,10 @@ M = TypeVar("M", bound=SignedMessage)
 
 class BadFeedParams(OptiRollupError):
     """Price-feed parameters or inputs outside what the feed can produce."""
+
+
+class BadPriceFile(BadFeedParams):
+    """The operator's price file is missing, is not JSON, or holds something other than prices."""
 
 
 class PriceSource(Protocol):
@@ -154,6 +166,60 @@ class RandomWalk:
             return []
         self.at_step(market, steps - 1)
         return list(self._paths[market][:steps])
+
+
+class StaticPrices:
+    """A :class:`PriceSource` that answers a fixed price per market, whatever the time."""
+
+    def __init__(self, prices: Mapping[int, int], origin: str = "the price table") -> None:
+        """Hold ``prices`` (market id → quote units per whole unit); ``origin`` names them in
+        errors (e.g. the file they were read from)."""
+        for market, price in prices.items():
+            if not 0 <= market <= U32_MAX:
+                raise BadFeedParams(f"{origin}: market {market} outside 0..2^32-1")
+            if not 0 < price <= U64_MAX:
+                raise BadFeedParams(f"{origin}: market {market}: price {price} outside 1..2^64-1")
+        self.prices = dict(prices)
+        self.origin = origin
+
+    def price(self, market: int, time: int) -> int:
+        """Return ``market``'s price; raise :class:`BadFeedParams` if the table has none."""
+        try:
+            return self.prices[market]
+        except KeyError:
+            raise BadFeedParams(
+                f'{self.origin} has no price for market {market}; add "{market}": <price>'
+            ) from None
+
+
+def parse_price_file(text: str, origin: str = "the price file") -> dict[int, int]:
+    """Return the prices of a price file: a JSON object ``{"<market id>": <price>, ...}``.
+
+    A price is quote units (1e-6) per whole unit of the underlying: a JSON integer or a string
+    of decimal digits, in ``1..2^64-1``. Raise :class:`BadPriceFile` naming ``origin`` and the
+    first thing wrong (not JSON, not an object, a key that is not a market id, a price that is
+    not a positive integer).
+    """
+    hint = 'write a JSON object {"<market id>": <price in quote units>, ...}'
+    try:
+        data = json.loads(text)
+    except ValueError as err:
+        raise BadPriceFile(f"{origin} is not JSON ({err}); {hint}") from err
+    if not isinstance(data, dict):
+        raise BadPriceFile(f"{origin} holds a JSON {type(data).__name__}, not an object; {hint}")
+    out: dict[int, int] = {}
+    for key, value in data.items():
+        if not (key.isascii() and key.isdigit()) or not 0 <= int(key) <= U32_MAX:
+            raise BadPriceFile(f"{origin}: key {key!r} is not a market id (0..2^32-1); {hint}")
+        if isinstance(value, str) and value.isascii() and value.isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= U64_MAX:
+            raise BadPriceFile(
+                f"{origin}: market {key}: price {value!r} is not an integer in 1..2^64-1 (quote "
+                "units, 1e-6, per whole unit: 3000 USD is 3000000000)"
+            )
+        out[int(key)] = value
+    return out
 
 
 def funding_rate_ppm(mark: int, index: int, max_funding_ppm: int) -> int:

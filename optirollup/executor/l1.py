@@ -10,12 +10,13 @@ count and roots), so a restart loses only time. Transactions are sent with
 * :class:`BatchPoster` proposes sealed :class:`~optirollup.executor.BatchRecord` s in order. It is
   idempotent: a batch the Rollup already holds with the same roots (sent before a crash) is
   reported as posted, not sent again; a different batch at that index is an error.
-* :func:`finalize_due` finalizes every batch whose window has passed and that has no open game.
+* :func:`finalize_due` finalizes every batch whose window has passed and that has no open game
+  (``on_final`` is called after each finalize is mined: the runner records and counts it there).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +66,11 @@ class DepositFollower:
         self._next_block = from_block
         self._confirmations = confirmations
         self._pending: dict[int, Deposit] = {}
+
+    @property
+    def next_block(self) -> int:
+        """Return the first L1 block this follower has not read yet."""
+        return self._next_block
 
     def poll(self, known: int) -> list[Deposit]:
         """Return the deposits ``known, known + 1, …`` visible now, in order (maybe none).
@@ -163,11 +169,18 @@ class BatchPoster:
 
 
 def finalize_due(
-    w3: Web3, rollup: Contract, game: Contract, sender: Sender, indices: Sequence[int] | None = None
+    w3: Web3,
+    rollup: Contract,
+    game: Contract,
+    sender: Sender,
+    indices: Sequence[int] | None = None,
+    *,
+    on_final: Callable[[int], None] | None = None,
 ) -> list[int]:
     """Finalize, in order, every pending batch that can be; return the indices finalized.
 
-    Stops at the first batch whose window is still open or that has an open game.
+    Stops at the first batch whose window is still open or that has an open game. Calls
+    ``on_final(index)`` after each finalize transaction succeeded.
     """
     done: list[int] = []
     window = int(rollup.functions.CHALLENGE_WINDOW().call())
@@ -188,5 +201,7 @@ def finalize_due(
             break
         log.info("batch.finalized", batch_index=i)
         done.append(i)
+        if on_final is not None:
+            on_final(i)
         i += 1
     return done

@@ -1,38 +1,32 @@
 """The node as a real process on anvil: deposits on L1 reach L2 accounts, signed orders over
 HTTP fill, batches are posted and become final; killed with SIGKILL, it restarts with the same
-state root, the same posted batches and every acknowledged fill, once."""
+state root, the same posted batches and every acknowledged fill, once. One /metrics serves the
+API's and the loop's series. The defender beats a lying challenger. The oracle signs prices
+from an operator's file (read again at each round) and funding from the book's premium.
+
+Crash points inside sealing and posting: ``test_node_crash.py``; a faulty node against an
+honest challenger: ``test_node_fault.py``. Shared helpers: ``e2e_node.py``.
+"""
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from e2e_devnet import LocalDevnet
+from e2e_node import LOT, NodeProcess, deposit, funded_node, order
 from web3.logs import DISCARD
 
-from optirollup.api.models import order_body
-from optirollup.codec.tx import Order
 from optirollup.dispute.game import CHALLENGER, Status
 from optirollup.dispute.responder import Responder, read_game
 from optirollup.dispute.solver import ListTrace, Step, solve
 from optirollup.hashing import keccak
-from optirollup.l1.anvil import free_port
 from optirollup.l1.deploy import bind, send
-from optirollup.testkit import Signer, key_for
+from optirollup.testkit import key_for
 
-BIN = Path(sys.executable).parent
 pytest_plugins = ["e2e_devnet"]
-LOT, TICK, PRICE = 100_000, 1_000, 3_000_000_000
 
 
 @pytest.fixture
@@ -40,72 +34,14 @@ def net(local_devnet: LocalDevnet) -> LocalDevnet:
     return local_devnet
 
 
-class NodeProcess:
-    def __init__(self, net: LocalDevnet, data: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-        self.proc = subprocess.Popen(
-            [str(BIN / "optirollup"), "node", "run", "--devnet-file", str(net.file),
-             "--data-dir", str(data), "--port", str(self.port), "--max-seconds", "1",
-             "--log-format", "json"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )  # fmt: skip
-        self.wait_for(lambda: self.get("/healthz") is not None, "the node to answer")
-
-    def get(self, path: str) -> Any:
-        try:
-            with urllib.request.urlopen(self.url + path, timeout=5) as r:
-                return json.loads(r.read())
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            return None
-
-    def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
-        req = urllib.request.Request(
-            self.url + path, json.dumps(body).encode(), {"Content-Type": "application/json"}
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                return r.status, json.loads(r.read())
-        except urllib.error.HTTPError as err:
-            return err.code, json.loads(err.read())
-
-    def wait_for(self, check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"node exited {self.proc.returncode}: {self.stderr()}")
-            value = check()
-            if value:
-                return value
-            time.sleep(0.2)
-        raise AssertionError(f"timed out waiting for {what}; node log:\n{self.stderr()}")
-
-    def stderr(self) -> str:
-        """Return the end of the node's log (stopping it first if it still runs)."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=30)
-        return self.proc.stderr.read().decode()[-4000:] if self.proc.stderr else ""
-
-    def kill(self, sig: int) -> int:
-        self.proc.send_signal(sig)
-        return self.proc.wait(timeout=30)
-
-
-def _deposit(net: LocalDevnet, trader: Any, amount: int) -> None:
-    dep = net.devnet.deployment
-    token, vault = bind(net.w3, "MockToken", dep.token), bind(net.w3, "Vault", dep.vault)
-    acct = trader.local
-    for fn in (token.functions.approve(dep.vault, amount),
-               vault.functions.deposit(amount, acct.address)):  # fmt: skip
-        send(net.w3, acct, {"to": fn.address, "data": fn._encode_transaction_data()}, "deposit")
-
-
-def _order(net: LocalDevnet, trader: Any, side: int, size: int, nonce: int) -> dict[str, Any]:
-    signer = Signer(net.devnet.domain)
-    o = Order(bytes.fromhex(trader.address[2:]), 1, side, PRICE, size, 1_000, nonce, 2**40)
-    return order_body(signer.order(o, trader.key))
+def _metrics(node: NodeProcess) -> dict[str, float]:
+    """Return the node's /metrics samples by name and labels (``name{label="v"}``)."""
+    out = {}
+    for line in node.get_text("/metrics").splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out
 
 
 def test_orders_over_http_fill_post_and_finalize_and_a_sigkill_loses_nothing(
@@ -115,7 +51,7 @@ def test_orders_over_http_fill_post_and_finalize_and_a_sigkill_loses_nothing(
     node = NodeProcess(net, tmp_path / "node")
     try:
         for t in (alice, bob):
-            _deposit(net, t, 10**11)
+            deposit(net, t, 10**11)
         for t in (alice, bob):
             node.wait_for(
                 lambda t=t: (
@@ -127,12 +63,12 @@ def test_orders_over_http_fill_post_and_finalize_and_a_sigkill_loses_nothing(
         node.wait_for(
             lambda: int(node.get("/markets/1")["oracle_price"]) > 0, "the first oracle price"
         )
-        status, ack = node.post("/orders", _order(net, alice, 1, 10 * LOT, 1))
+        status, ack = node.post("/orders", order(net, alice, 1, 10 * LOT, 1))
         assert status == 200 and ack["status"] == "resting", ack
-        status, ack = node.post("/orders", _order(net, bob, 0, 4 * LOT, 1))
+        status, ack = node.post("/orders", order(net, bob, 0, 4 * LOT, 1))
         assert status == 200 and ack["status"] == "filled" and len(ack["fills"]) == 1, ack
         # Replaying the same signed order is refused and changes nothing.
-        status, err = node.post("/orders", _order(net, bob, 0, 4 * LOT, 1))
+        status, err = node.post("/orders", order(net, bob, 0, 4 * LOT, 1))
         assert status in (409, 422) and err["error"]["code"], err
 
         rollup = bind(net.w3, "Rollup", net.devnet.deployment.rollup)
@@ -148,15 +84,26 @@ def test_orders_over_http_fill_post_and_finalize_and_a_sigkill_loses_nothing(
         positions = node.get(f"/accounts/{bob.address}")["positions"]
         assert [int(p["size"]) for p in positions] == [4 * LOT]
         assert bytes(rollup.functions.last_root().call()).hex() == before["head_root"][2:]
+        # One /metrics serves the API's series and the loop's.
+        m = _metrics(node)
+        assert m['optirollup_orders_total{result="filled"}'] == 1
+        assert m["optirollup_deposits_included_total"] == 2
+        assert m['optirollup_node_batches_total{event="posted"}'] >= 1
+        assert m['optirollup_node_batches_total{event="sealed"}'] >= 1
+        assert m['optirollup_oracle_txs_total{kind="listing"}'] == 1
+        assert m['optirollup_oracle_txs_total{kind="price"}'] >= 1
+        assert m["optirollup_games_open"] == 0
+        assert m["optirollup_l1_head_lag_blocks"] >= 0
+        assert "optirollup_l1_head_lag_seconds" in m and "optirollup_unposted_batches" in m
+        assert m['optirollup_l1_batches{state="pending"}'] >= 1
 
         # An order acknowledged, then SIGKILL: after a restart it is still there, once.
-        status, ack = node.post("/orders", _order(net, bob, 0, 2 * LOT, 2))
+        status, ack = node.post("/orders", order(net, bob, 0, 2 * LOT, 2))
         assert status == 200 and ack["filled"] == str(2 * LOT), ack
         acked = node.get("/status")
         assert node.kill(signal.SIGKILL) == -signal.SIGKILL
     finally:
-        if node.proc.poll() is None:
-            node.kill(signal.SIGKILL)
+        node.close()
 
     node = NodeProcess(net, tmp_path / "node")
     try:
@@ -179,8 +126,7 @@ def test_orders_over_http_fill_post_and_finalize_and_a_sigkill_loses_nothing(
         assert rollup.functions.final_count().call() >= posted
         assert node.kill(signal.SIGTERM) == 0
     finally:
-        if node.proc.poll() is None:
-            node.kill(signal.SIGKILL)
+        node.close()
     assert key_for("devnet-proposer") == net.devnet.config.proposer_key
 
 
@@ -193,7 +139,7 @@ def test_the_node_defends_a_valid_batch_against_a_lying_challenger_and_takes_its
     node = NodeProcess(net, tmp_path / "node")
     try:
         for t in (alice, bob):
-            _deposit(net, t, 10**11)
+            deposit(net, t, 10**11)
         node.wait_for(
             lambda: (
                 int((node.get(f"/accounts/{bob.address}") or {}).get("collateral", 0)) > 0
@@ -201,8 +147,8 @@ def test_the_node_defends_a_valid_batch_against_a_lying_challenger_and_takes_its
             ),
             "deposits and a price",
         )
-        assert node.post("/orders", _order(net, alice, 1, 10 * LOT, 1))[0] == 200
-        assert node.post("/orders", _order(net, bob, 0, 4 * LOT, 1))[0] == 200
+        assert node.post("/orders", order(net, alice, 1, 10 * LOT, 1))[0] == 200
+        assert node.post("/orders", order(net, bob, 0, 4 * LOT, 1))[0] == 200
         node.wait_for(lambda: rollup.functions.batch_count().call() >= 1, "a batch on L1")
 
         # A lying challenger disputes batch 0: it agrees with the pre-root, nothing else.
@@ -231,7 +177,57 @@ def test_the_node_defends_a_valid_batch_against_a_lying_challenger_and_takes_its
         node.wait_for(
             lambda: game.functions.credits(proposer).call() == 0, "the defender to claim the bond"
         )
+        node.wait_for(
+            lambda: _metrics(node)['optirollup_games_resolved_total{result="won"}'] == 1,
+            "the game counted as won",
+        )
         assert node.kill(signal.SIGTERM) == 0
     finally:
-        if node.proc.poll() is None:
-            node.kill(signal.SIGKILL)
+        node.close()
+
+
+def test_the_oracle_signs_prices_from_a_file_and_funding_from_the_books_premium(
+    net: LocalDevnet, tmp_path: Path
+) -> None:
+    alice, bob = net.devnet.config.trader_accounts()
+    prices = tmp_path / "prices.json"
+    missing = NodeProcess(net, tmp_path / "bad", "--price-source", "file", "--price-file",
+                          str(prices), wait=False)  # fmt: skip
+    assert missing.wait_exit() == 1
+    assert "cannot start the node: cannot read the price file" in missing.stderr()
+
+    prices.write_text('{"1": 3000000000}')
+    node = NodeProcess(net, tmp_path / "node", "--price-source", "file", "--price-file",
+                       str(prices), "--oracle-seconds", "1", "--funding-seconds", "1")  # fmt: skip
+    try:
+        funded_node(net, node, (alice, bob))
+        assert node.get("/markets/1")["oracle_price"] == "3000000000"
+        # A two-sided book: mid 3,045 over an index of 3,000 is a 1.5% premium, capped at 1%.
+        assert node.post("/orders", order(net, alice, 0, 10 * LOT, 1, 3_030_000_000))[0] == 200
+        assert node.post("/orders", order(net, bob, 1, 10 * LOT, 1, 3_060_000_000))[0] == 200
+        tick = 10_000 * 3_000_000_000  # the cap (ppm) times the index price
+        market = node.wait_for(
+            lambda: (m := node.get("/markets/1")) and int(m["funding_index"]) >= 2 * tick and m,
+            "two funding ticks",
+        )
+        assert int(market["funding_index"]) % tick == 0
+
+        # The operator's feed moves the price: the next round reads the file again. The mid is
+        # now below the index: longs are paid.
+        prices.write_text('{"1": "3100000000"}')
+        node.wait_for(
+            lambda: node.get("/markets/1")["oracle_price"] == "3100000000", "the new price"
+        )
+        before = int(node.get("/markets/1")["funding_index"])
+        node.wait_for(
+            lambda: int(node.get("/markets/1")["funding_index"]) < before, "a negative tick"
+        )
+        # A broken file is reported and skipped; the node keeps running on the last price.
+        prices.write_text('{"1": 0}')
+        node.wait_for(lambda: node.events("oracle.failed"), "the bad file reported")
+        assert "price 0 is not an integer in 1..2^64-1" in node.events("oracle.failed")[0]["err"]
+        assert _metrics(node)["optirollup_oracle_failures_total"] >= 1
+        assert node.get("/markets/1")["oracle_price"] == "3100000000"
+        assert _metrics(node)['optirollup_oracle_txs_total{kind="funding"}'] >= 3
+    finally:
+        node.close()

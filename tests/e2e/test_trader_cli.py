@@ -1,6 +1,6 @@
 """The trader commands end to end, driven only through the CLI as subprocesses: two devnet
-traders deposit on L1, cross orders on the node, one withdraws, and once the batch is final on
-L1 the claim pays the recipient in MockToken."""
+traders deposit on L1, cross orders on the node, cancel one order and then all of them, one
+withdraws, and once the batch is final on L1 the claim pays the recipient in MockToken."""
 
 from __future__ import annotations
 
@@ -115,6 +115,19 @@ def test_two_traders_deposit_trade_withdraw_and_claim_on_l1_through_the_cli(
         cancelled = cli.json("order", "cancel", rest["order_hash"])
         assert cancelled["tx_hash"].startswith("0x") and "withdrawal_id" not in cancelled
         assert cli.json("book")["asks"] == []
+        # Two more resting orders, then CANCEL_ALL: both leave the book, the floor is raised.
+        for price in (PRICE + 1_000_000, PRICE + 2_000_000):
+            r = cli.run("order", "place", "--side", "sell", "--price", str(price), "--size",
+                        str(LOT))  # fmt: skip
+            assert r.returncode == 0 and json.loads(r.stdout)["status"] == "resting", r.stderr
+        assert len(cli.json("account")["open_orders"]) == 2
+        wiped = cli.json("order", "cancel-all")
+        assert wiped["tx_hash"].startswith("0x") and int(wiped["floor"]) > 0
+        assert cli.json("book")["asks"] == []
+        me = cli.json("account")
+        assert me["open_orders"] == [] and me["cancel_floor"] == wiped["floor"]
+        stale = cli.run("order", "cancel-all", "--floor", wiped["floor"])
+        assert stale.returncode == 1 and "stale_cancel_floor" in stale.stderr, stale.stderr
         # An API error is one clean click error: its code and message, no traceback.
         bad = cli.run("withdraw", str(10 * DEPOSIT))
         assert bad.returncode == 1 and "insufficient_margin" in bad.stderr, bad.stderr

@@ -1,4 +1,5 @@
-"""The oracle's random-walk feed, its funding rate, and the signed transactions it builds.
+"""The oracle's random-walk feed, the operator's price file, its funding rate, and the signed
+transactions it builds.
 
 Every transaction the feed builds is applied through the reference state transition on a state
 whose genesis names the feed's key as the oracle and which lists ETH-PERP (tick 10_000, funding
@@ -21,11 +22,14 @@ from optirollup.codec.tx import (
 )
 from optirollup.oracle import (
     BadFeedParams,
+    BadPriceFile,
     OracleFeed,
     RandomWalk,
+    StaticPrices,
     funding_rate_ppm,
     funding_tick_tx,
     oracle_update_tx,
+    parse_price_file,
 )
 from optirollup.state.overlay import StateOverlay, genesis_root
 from optirollup.state.store import MemoryStore
@@ -273,3 +277,69 @@ def test_the_builders_refuse_a_zero_price_and_a_short_key() -> None:
 def test_the_builders_encode_the_transaction_types_of_the_protocol() -> None:
     assert oracle_update_tx(ORACLE.key, SEPARATOR, ETH, PRICE, 1)[0] == TxType.ORACLE_UPDATE
     assert funding_tick_tx(ORACLE.key, SEPARATOR, ETH, -5, 1)[0] == TxType.FUNDING_TICK
+
+
+# --------------------------------------------------------------------------- the price file
+
+
+@pytest.mark.parametrize(
+    ("text", "prices"),
+    [
+        ('{"1": 3000000000}', {1: 3_000_000_000}),
+        ('{"1": "3000000000", "7": 1}', {1: 3_000_000_000, 7: 1}),
+        ("{}", {}),
+        (f'{{"4294967295": {U64_MAX}}}', {2**32 - 1: U64_MAX}),
+    ],
+    ids=["an integer", "a digit string and another market", "no market", "the largest values"],
+)
+def test_a_price_file_maps_market_ids_to_integer_prices(text: str, prices: dict[int, int]) -> None:
+    assert parse_price_file(text, "prices.json") == prices
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "prices.json is not JSON"),
+        ("[3000]", "prices.json holds a JSON list, not an object"),
+        ('{"ETH": 3000}', "key 'ETH' is not a market id"),
+        ('{"-1": 3000}', "key '-1' is not a market id"),
+        ('{"4294967296": 3000}', "key '4294967296' is not a market id"),
+        ('{"1": 3000.5}', "market 1: price 3000.5 is not an integer"),
+        ('{"1": 0}', "market 1: price 0 is not an integer in 1..2^64-1"),
+        ('{"1": -5}', "market 1: price -5 is not an integer"),
+        ('{"1": true}', "market 1: price True is not an integer"),
+        ('{"1": "3e9"}', "market 1: price '3e9' is not an integer"),
+        (f'{{"1": {U64_MAX + 1}}}', "is not an integer in 1..2^64-1"),
+    ],
+    ids=[
+        "empty",
+        "a list",
+        "a symbol key",
+        "a negative key",
+        "a key over u32",
+        "a fraction",
+        "zero",
+        "negative",
+        "a boolean",
+        "a float string",
+        "over u64",
+    ],  # fmt: skip
+)
+def test_a_bad_price_file_is_refused_with_what_is_wrong_and_the_expected_shape(
+    text: str, message: str
+) -> None:
+    with pytest.raises(BadPriceFile, match="prices.json") as err:
+        parse_price_file(text, "prices.json")
+    assert message in str(err.value)
+
+
+def test_a_fixed_price_table_answers_at_any_time_and_names_a_missing_market() -> None:
+    prices = StaticPrices({ETH: PRICE}, "prices.json")
+    assert prices.price(ETH, 0) == prices.price(ETH, 10**9) == PRICE
+    with pytest.raises(BadFeedParams, match='prices.json has no price for market 2; add "2"'):
+        prices.price(2, 0)
+    with pytest.raises(BadFeedParams, match="price 0 outside 1..2"):
+        StaticPrices({ETH: 0})
+    feed = OracleFeed(ORACLE.key, SEPARATOR, prices)
+    update = decode_tx(feed.oracle_update(ETH, 5))
+    assert isinstance(update, OracleUpdate) and update.price == PRICE
