@@ -264,9 +264,9 @@ class Responder:
             log.warning("game.move_pending", tx_hash=tx_hash, **fields)
             return tx_hash
         if receipt["status"] != 1:
-            log.warning(
-                "game.move_reverted", tx_hash=tx_hash, l1_block=receipt["blockNumber"], **fields
-            )
+            # The receipt's block, not the snapshot's (``fields`` holds that one as l1_block).
+            log.warning("game.move_reverted", tx_hash=tx_hash,
+                        **{**fields, "l1_block": int(receipt["blockNumber"])})  # fmt: skip
         return tx_hash
 
     def _calldata(self, action: Action, game: GameView | None) -> str:
