@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 ANVIL := node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: install demo test test-long test-steps-long bench bench-node gas-doc lint vectors clean
+.PHONY: install demo test test-long test-steps-long bench bench-node bench-dispute gas-doc lint vectors clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -46,6 +46,11 @@ bench: install
 # The node: ack latency in process and over HTTP, fills/s into batches posted on anvil.
 bench-node: install
 	$(PY) bench/node_throughput.py
+
+# Whole disputes (n = 10, 1,000, 10,000 txs; k = 2..16) and the challenger's replay rate beside
+# the node's sequencing rate; rewrites docs/dispute.md (about 3 minutes; --quick: n <= 1,000).
+bench-dispute: install
+	$(PY) bench/dispute.py --write-doc
 
 # Regenerate docs/gas.md on a fresh anvil (deterministic: fixed genesis time, 12 s blocks).
 gas-doc: install
