@@ -19,6 +19,9 @@ Conventions (also in the OpenAPI schema's descriptions):
 
 The models are the API's only contract; :func:`order_body` builds a ``POST /orders`` body from a
 :class:`~optirollup.codec.tx.SignedOrder` for clients written in Python (the CLI, tests).
+``POST /orders/batch`` (:class:`OrderBatchRequest`) takes up to :data:`MAX_ORDER_BATCH` such
+bodies and answers each one on its own (:class:`OrderResultOut`: the status and the ack or the
+error ``POST /orders`` would have answered).
 """
 
 from __future__ import annotations
@@ -27,7 +30,15 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SkipValidation,
+    ValidationError,
+    WithJsonSchema,
+)
 
 from optirollup.codec.tx import SIG_LEN, Order, OrderFlags, Side, SignedOrder
 
@@ -203,6 +214,36 @@ def order_body(signed: SignedOrder) -> dict[str, Any]:
         "flags": Flags.of(o.flags).model_dump(),
         "signature": hexstr(signed.signature),
     }
+
+
+MAX_ORDER_BATCH = 500
+"""Most orders one ``POST /orders/batch`` takes (a sealed batch holds about as many FILLs)."""
+
+
+class OrderBatchRequest(_Strict):
+    """``POST /orders/batch``: orders placed in this order, each answered on its own.
+
+    Only the list is validated with the request; each item is validated on its own by
+    :meth:`items` (the schema shows them as :class:`OrderRequest` bodies), so one bad item is
+    answered ``bad_request`` without failing the others.
+    """
+
+    orders: list[Annotated[OrderRequest, SkipValidation]] = Field(
+        min_length=1,
+        max_length=MAX_ORDER_BATCH,
+        description=f"1 to {MAX_ORDER_BATCH} bodies of POST /orders, placed in this order",
+    )
+
+    def items(self) -> list[OrderRequest | ValidationError]:
+        """Return each order validated as an :class:`OrderRequest`, or why it is not one."""
+        out: list[OrderRequest | ValidationError] = []
+        raw: list[object] = list(self.orders)  # unvalidated JSON values (SkipValidation)
+        for item in raw:
+            try:
+                out.append(OrderRequest.model_validate(item))
+            except ValidationError as err:
+                out.append(err)
+        return out
 
 
 class TxRequest(_Strict):
@@ -388,3 +429,19 @@ class ErrorOut(_Strict):
     """Every error response: ``{"error": {"code": ..., "message": ...}}``."""
 
     error: ErrorBody
+
+
+class OrderResultOut(_Strict):
+    """What became of one order of a bulk request: exactly one of ``ack`` and ``error``."""
+
+    status: int = Field(description="the HTTP status POST /orders would have answered it with")
+    ack: OrderAckOut | None = Field(default=None, description="present when status is 200")
+    error: ErrorBody | None = Field(
+        default=None, description="present otherwise: the error POST /orders would have sent"
+    )
+
+
+class OrderBatchOut(_Strict):
+    """``POST /orders/batch``'s answer: one result per order, in the request's order."""
+
+    results: list[OrderResultOut]

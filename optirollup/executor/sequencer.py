@@ -6,6 +6,12 @@ Durability contract (issue 5: "nothing acknowledged is ever lost"):
   journals those that apply (reason OK) in **one synced LevelDB write** before it returns; its
   return value is the acknowledgement. A transaction that fails its checks is a no-op, writes
   nothing and is not included (the caller reports the reason).
+* Group commit: inside ``with sequencer.group():`` the journal writes of every ``submit`` are
+  collected and written in **one synced write** when the block exits (or earlier by
+  :meth:`Sequencer.flush`, or by a seal, which writes them with the batch). What is submitted
+  inside a group is acknowledged only once the block has exited: a caller answers its clients
+  after that, never from inside. A crash inside the group loses the whole group and nothing
+  else, and nothing of it was acknowledged. This is how a burst of orders costs one fsync.
 * :meth:`Sequencer.seal` writes the batch's trie nodes, its :class:`BatchRecord`, the new head
   and the removal of its journal entries in **one synced LevelDB write**: after a crash the batch
   is either wholly sealed or still wholly in the journal.
@@ -18,16 +24,29 @@ root, last_batch_time])``), ``batch/<u64 index>`` (a :class:`BatchRecord`), ``op
 [batch_time])`` while a batch is open), ``j/<u32 seq>`` (a journaled transaction of the open
 batch), ``dep/<u64 index>`` (the Vault's hash of deposit ``index``).
 
+Signature recovery (~50 µs with coincurve, the largest single cost of an order) is memoized
+across the node's lifetime: :attr:`Sequencer.signers` is a bounded LRU :class:`RecoveryMemo`
+keyed by ``(digest, signature)`` and handed to the STF as its ``signer_cache``, so an order
+recovered when it arrived is not recovered again in each FILL it takes part in. Recovery is a
+pure function of the key, so the memo cannot change a receipt or a root. The memo is
+thread-safe and recovers outside its own lock (libsecp256k1 releases the GIL), so the API can
+recover a request's signatures while another request holds the node.
+
 No clock: times are parameters. No L1 access: posting batches is the poster's job.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar, overload
 
 import rlp
 
+from optirollup.codec import eip712
 from optirollup.codec.batch import MAX_BATCH_TXS, encode_tx_list
 from optirollup.errors import OptiRollupError
 from optirollup.state.leveldb import LevelDB
@@ -37,6 +56,7 @@ from optirollup.stf import BatchContext, Receipt, apply
 __all__ = [
     "BatchRecord",
     "ExecutorError",
+    "RecoveryMemo",
     "SealPolicy",
     "Sequencer",
     "SequencerBroken",
@@ -53,6 +73,9 @@ MAX_BATCH_BYTES = 120_000
 """Largest framed transaction list a batch may carry: a ``Rollup.propose`` transaction must stay
 under the 128 KiB transaction-pool limit of L1 clients (about 620 mixed transactions)."""
 
+SIGNER_MEMO_SIZE = 1 << 16
+"""Signers the recovery memo keeps (~25 MB at most): far more orders than a book holds."""
+
 
 class ExecutorError(OptiRollupError):
     """Base of the executor's errors."""
@@ -64,6 +87,66 @@ class SequencerBroken(ExecutorError):
 
 def _u(x: int, n: int) -> bytes:
     return x.to_bytes(n, "big")
+
+
+_T = TypeVar("_T")
+
+RecoveryKey = tuple[bytes, bytes]
+"""``(digest, signature)``: what :func:`~optirollup.codec.eip712.recover` is a function of."""
+
+
+class RecoveryMemo(OrderedDict[RecoveryKey, bytes]):
+    """A bounded, thread-safe LRU memo of :func:`~optirollup.codec.eip712.recover`.
+
+    At most ``capacity`` signers are kept, the least recently used evicted first. It is a
+    ``dict`` whose ``get`` and item assignment (all the STF's ``signer_cache`` uses) take its
+    lock, so it can be handed to :class:`~optirollup.stf.BatchContext` as is; :meth:`recover`
+    is the memoized recovery for everyone else, and may run in any thread.
+    """
+
+    def __init__(self, capacity: int = 1 << 17) -> None:
+        """Create an empty memo holding at most ``capacity`` (≥ 1) signers."""
+        if capacity < 1:
+            raise ValueError(f"capacity={capacity} must be at least 1")
+        super().__init__()
+        self.capacity = capacity
+        self._lock = threading.Lock()
+
+    def recover(self, digest: bytes, signature: bytes) -> bytes:
+        """Return ``eip712.recover(digest, signature)``, from the memo when it is there.
+
+        The recovery itself runs outside the memo's lock: two threads may both recover a key
+        neither has memoized yet, and both get (and store) the same address.
+        """
+        key = (digest, signature)
+        signer = self.get(key)
+        if signer is None:
+            signer = eip712.recover(digest, signature)
+            self[key] = signer
+        return signer
+
+    @overload
+    def get(self, key: RecoveryKey, default: None = None, /) -> bytes | None: ...
+    @overload
+    def get(self, key: RecoveryKey, default: bytes, /) -> bytes: ...
+    @overload
+    def get(self, key: RecoveryKey, default: _T, /) -> bytes | _T: ...
+    def get(self, key: RecoveryKey, default: object = None, /) -> object:
+        """Return the memoized signer of ``key`` (marking it recently used), else ``default``."""
+        with self._lock:
+            value = super().get(key)
+            if value is None:
+                return default
+            self.move_to_end(key)
+            return value
+
+    def __setitem__(self, key: RecoveryKey, value: bytes) -> None:
+        """Memoize ``value`` for ``key``, evicting the least recently used entry when full."""
+        with self._lock:
+            super().__setitem__(key, value)
+            self.move_to_end(key)
+            if len(self) > self.capacity:
+                self.popitem(last=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +254,10 @@ class Sequencer:
         self._batch_time: int | None = None
         self._opened_at: int | None = None
         self._broken = False
+        self._group = 0
+        self._pending: dict[bytes, bytes | None] = {}
+        self.signers = RecoveryMemo(SIGNER_MEMO_SIZE)
+        """The memo of signature recovery shared by the STF and the node's order checks."""
 
     @classmethod
     def open(
@@ -218,7 +305,7 @@ class Sequencer:
 
     def _context(self) -> BatchContext:
         assert self._batch_time is not None
-        return BatchContext(self._batch_time, self._separator, self._deposits)
+        return BatchContext(self._batch_time, self._separator, self._deposits, self.signers)
 
     def _check(self) -> None:
         if self._broken:
@@ -273,7 +360,8 @@ class Sequencer:
         sealed first (the returned records show which batch each transaction joined). The
         journal write happens before this returns: the return value is the acknowledgement.
         ``extra`` metadata (e.g. the node's resting orders, under keys outside this module's
-        layout) is written in the same atomic write as the last journal entries.
+        layout) is written in the same atomic write as the last journal entries. Inside
+        :meth:`group` that write is deferred to the group's end (see the module notes).
         """
         self._check()
         for key in extra or {}:
@@ -307,6 +395,12 @@ class Sequencer:
         return out
 
     def _flush(self, journal: dict[bytes, bytes | None]) -> None:
+        if self._group:
+            self._pending.update(journal)
+            return
+        self._write(journal)
+
+    def _write(self, journal: dict[bytes, bytes | None]) -> None:
         if not journal:
             return
         try:
@@ -314,6 +408,35 @@ class Sequencer:
         except Exception as err:
             self._broken = True
             raise SequencerBroken(f"journal write failed ({err}); restart to recover") from err
+
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        """Collect the journal writes of every :meth:`submit` inside into one synced write.
+
+        The write happens when the outermost group exits, whether its block returns or raises
+        (what was applied in memory is journaled either way); nothing submitted inside is
+        acknowledged before that. Groups nest: only the outermost one writes.
+        """
+        self._check()
+        self._group += 1
+        try:
+            yield
+        finally:
+            self._group -= 1
+            if self._group == 0:
+                self.flush()
+
+    @property
+    def grouping(self) -> bool:
+        """Tell whether a :meth:`group` is open (journal writes are being deferred)."""
+        return self._group > 0
+
+    def flush(self) -> None:
+        """Write the journal entries a group has collected so far (one synced write), now."""
+        pending, self._pending = self._pending, {}
+        if pending:
+            self._check()
+            self._write(pending)
 
     def seal_due(self, now: int) -> bool:
         """Tell whether the open batch should be sealed at local time ``now``."""
@@ -336,7 +459,11 @@ class Sequencer:
             self._batch_time,
             tuple(self._txs),
         )
-        meta: dict[bytes, bytes | None] = {
+        # A group's deferred journal entries (and its extra metadata) go in the sealing write:
+        # the batch record holds the transactions, so their journal keys are deleted with it.
+        meta: dict[bytes, bytes | None] = self._pending
+        self._pending = {}
+        meta |= {
             _BATCH + _u(record.index, 8): record.encode(),
             _HEAD: rlp.encode([record.index + 1, record.post_root, record.batch_time]),
             _OPEN: None,

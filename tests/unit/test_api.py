@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from optirollup.api import OrderRequest, create_app, order_body
+from optirollup.api.models import OrderBatchOut
 from optirollup.codec.tx import (
     Cancel,
     CancelAll,
@@ -105,9 +107,10 @@ def _tx(msg: Any, key: bytes) -> dict[str, str]:
     return {"tx": "0x" + encode_tx(SIGNER.sign(msg, key)).hex()}
 
 
-@pytest.fixture
-def node(tmp_path: Path) -> Iterator[Node]:
-    db = LevelDB(tmp_path / "db")
+@contextmanager
+def _serve(path: Path) -> Iterator[Node]:
+    """Run the world every test starts from (see the module notes) on a database at ``path``."""
+    db = LevelDB(path)
     core = NodeCore(db, SIGNER.separator, genesis_root=genesis_root(db.nodes, WORK.oracle.address))
     clock = Clock()
     with TestClient(create_app(core, clock), raise_server_exceptions=False) as client:
@@ -118,6 +121,12 @@ def node(tmp_path: Path) -> Iterator[Node]:
         core.include_deposits(0, deposits, batch_time=T, now=0)
         yield Node(core, client, clock)
     db.close()
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[Node]:
+    with _serve(tmp_path / "db") as n:
+        yield n
 
 
 def _account(node: Node, trader: Trader) -> dict[str, Any]:
@@ -146,7 +155,16 @@ def test_the_openapi_schema_lists_every_endpoint(node: Node) -> None:
     r = node.client.get("/openapi.json")
     assert r.status_code == 200
     paths = r.json()["paths"]
-    assert {"/orders", "/cancels", "/transactions"} <= {p for p in paths if "post" in paths[p]}
+    posts = {p for p in paths if "post" in paths[p]}
+    assert {"/orders", "/orders/batch", "/cancels", "/transactions"} <= posts
+    body = paths["/orders/batch"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    schemas = r.json()["components"]["schemas"]
+    schema = schemas[body["$ref"].rsplit("/", 1)[1]]
+    items = schema["properties"]["orders"]["items"]
+    assert (
+        items.get("$ref") == "#/components/schemas/OrderRequest" or items == schemas["OrderRequest"]
+    )
+    assert schema["properties"]["orders"]["maxItems"] == 500
     assert {
         "/markets",
         "/markets/{market_id}",
@@ -591,6 +609,109 @@ def test_an_unexpected_error_is_a_logged_500_in_the_envelope(node: Node) -> None
     assert "the L1 head is unreadable" in logs[-1]["err"]
     assert _metric(metrics, "optirollup_rejects_total", '{code="internal"}') == 1
     assert node.snapshot() == before
+
+
+# --- bulk orders: POST /orders/batch --------------------------------------------------------
+
+
+def _bulk(node: Node, bodies: list[Any]) -> list[dict[str, Any]]:
+    r = node.client.post("/orders/batch", json={"orders": bodies})
+    assert r.status_code == 200, r.text
+    OrderBatchOut.model_validate(r.json())  # the documented shape
+    results: list[dict[str, Any]] = r.json()["results"]
+    assert len(results) == len(bodies)
+    return results
+
+
+def _alone(node: Node, body: Any) -> dict[str, Any]:
+    """Return what POST /orders answers ``body``, as a bulk result."""
+    r = node.client.post("/orders", json=body)
+    key = "ack" if r.status_code == 200 else "error"
+    return {"status": r.status_code, key: r.json() if key == "ack" else r.json()["error"]}
+
+
+def _without_details(result: dict[str, Any]) -> dict[str, Any]:
+    """Drop what differs for a validation error: the location prefix of its details."""
+    if "error" in result and result["error"]["code"] == "bad_request":
+        return {"status": result["status"], "code": "bad_request"}
+    return result
+
+
+def test_a_bulk_request_answers_each_order_as_post_orders_would_alone(tmp_path: Path) -> None:
+    bodies: list[Any] = [
+        order_body(_order(ALICE, Side.SELL)),  # rests
+        order_body(_order(BOB, Side.BUY, price=PRICE + 5 * TICK, size=4 * LOT)),  # fills 4
+        order_body(_order(BOB, Side.BUY, nonce=2, key=CAROL.key)),  # bad signature
+        _body(size="01000000"),  # fails validation on its own
+        order_body(_order(CAROL, Side.BUY, market=7)),  # unknown market: 404
+        order_body(_order(ALICE, Side.SELL)),  # a duplicate: 409
+        [1, 2],  # not an order at all
+        order_body(_order(CAROL, Side.BUY, size=6 * LOT, flags=OrderFlags.IOC)),  # fills 6
+    ]
+    with _serve(tmp_path / "one") as one, _serve(tmp_path / "bulk") as bulk:
+        expected = [_alone(one, b) for b in bodies]
+        got = _bulk(bulk, bodies)
+        assert [_without_details(r) for r in got] == [_without_details(r) for r in expected]
+        assert [r["status"] for r in got] == [200, 200, 422, 422, 404, 409, 422, 200]
+        assert got[1]["ack"]["fills"][0]["position"] == 2 + len(WORK.traders)
+        assert bulk.snapshot() == one.snapshot()
+        details = got[3]["error"]["details"]
+        assert details[0]["loc"] == ["body", "orders", 3, "size"]
+        assert "body.orders.3.size" in got[3]["error"]["message"]
+
+
+def test_every_bad_order_in_a_bulk_request_gets_its_code_and_changes_nothing(
+    node: Node,
+) -> None:
+    cases = [
+        c for c in BAD.values() if c.path == "/orders" and c.raw is None and c.method == "POST"
+    ]
+    _place(node, _RESTING)
+    r = node.client.post("/transactions", json=_hex(_signed(_WITHDRAW, DAVE.key)))
+    assert r.status_code == 200, r.text
+    for nonce in (1, 2):
+        _place(node, _order(CAROL, Side.SELL, price=PRICE + 10 * TICK, nonce=nonce))
+    assert node.client.post("/cancels", json=_hex(_signed(CancelAll(CAROL.address, 2), CAROL.key)))
+    before = node.snapshot()
+    results = _bulk(node, [c.body for c in cases])
+    assert [(r["status"], r["error"]["code"]) for r in results] == [
+        (c.status, c.code) for c in cases
+    ]
+    assert node.snapshot() == before
+    text = node.client.get("/metrics").text
+    refused = [c for c in cases if c.code != "bad_request"]
+    assert _metric(text, "optirollup_orders_total", '{result="rejected"}') == len(refused)
+    assert _metric(text, "optirollup_order_batch_seconds_count") == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [({"orders": []}, 422), ({"orders": [_body()] * 501}, 422), ({"orders": _body()}, 422),
+     ([_body()], 422), ({"orders": [_body()], "atomic": True}, 422)],
+    ids=["no orders", "more than 500", "orders not a list", "a bare list", "an unknown field"],
+)  # fmt: skip
+def test_a_bulk_request_that_is_not_a_list_of_1_to_500_orders_is_refused_whole(
+    node: Node, body: Any, status: int
+) -> None:
+    before = node.snapshot()
+    r = node.client.post("/orders/batch", json=body)
+    assert r.status_code == status and r.json()["error"]["code"] == "bad_request", r.text
+    assert node.snapshot() == before
+
+
+def test_bulk_orders_count_in_the_metrics_as_if_sent_alone(node: Node) -> None:
+    pairs = [(_order(ALICE, Side.SELL, size=LOT, nonce=k), _order(BOB, Side.BUY, size=LOT, nonce=k))
+             for k in range(1, 6)]  # fmt: skip
+    bodies = [order_body(s) for p in pairs for s in p] + [_body(side="short")]
+    results = _bulk(node, bodies)
+    assert [r["ack"]["status"] for r in results[:-1]] == ["resting", "filled"] * 5
+    text = node.client.get("/metrics").text
+    assert _metric(text, "optirollup_orders_total", '{result="resting"}') == 5
+    assert _metric(text, "optirollup_orders_total", '{result="filled"}') == 5
+    assert _metric(text, "optirollup_fills_total") == 5
+    assert _metric(text, "optirollup_rejects_total", '{code="bad_request"}') == 1
+    assert _metric(text, "optirollup_order_seconds_count") == 0
+    assert _account(node, BOB)["positions"][0]["size"] == str(5 * LOT)
 
 
 # --- the wire format ------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """NodeCore: orders checked, matched and sequenced durably; refusals change nothing; the books
-come back after a restart exactly as the state says."""
+come back after a restart exactly as the state says. A burst of orders (``place_orders``) is
+answered exactly as the same orders one by one, with one synced write; each signature is
+recovered once."""
 
 from __future__ import annotations
 
@@ -8,9 +10,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import rlp
 
-from optirollup.codec.tx import CancelAll, Order, OrderFlags, SignedOrder, Withdraw, encode_tx
-from optirollup.executor.node import NodeCore, NodeError
+from optirollup.codec import eip712
+from optirollup.codec.tx import (
+    CancelAll,
+    Order,
+    OrderFlags,
+    SignedOrder,
+    TxType,
+    Withdraw,
+    encode_tx,
+)
+from optirollup.executor import SealPolicy
+from optirollup.executor.node import (
+    MAX_ORDER_BURST,
+    NodeCore,
+    NodeError,
+    OrderAck,
+    _decode_resting,
+    _resting_record,
+)
 from optirollup.hashing import keccak
 from optirollup.state.leveldb import LevelDB
 from optirollup.state.overlay import genesis_root
@@ -39,16 +59,21 @@ def _genesis(db: LevelDB) -> bytes:
     return genesis_root(db.nodes, WORK.oracle.address)
 
 
-@pytest.fixture
-def node(tmp_path: Path) -> Iterator[Node]:
-    db = LevelDB(tmp_path / "db")
-    core = NodeCore(db, SIGNER.separator, genesis_root=_genesis(db))
+def _node_at(path: Path, policy: SealPolicy | None = None) -> Node:
+    """Return a node at ``path`` with the market listed and priced and the traders funded."""
+    db = LevelDB(path)
+    core = NodeCore(db, SIGNER.separator, genesis_root=_genesis(db), policy=policy)
     for tx in WORK.txs[:2]:  # LIST_MARKET, ORACLE_UPDATE
         core.submit_tx(tx, batch_time=T, now=0)
     core.include_deposits(
         0, zip(WORK.deposit_hashes, WORK.txs[2:], strict=True), batch_time=T, now=0
     )
-    n = Node(tmp_path / "db", db, core)
+    return Node(path, db, core)
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[Node]:
+    n = _node_at(tmp_path / "db")
     yield n
     n.db.close()
 
@@ -188,3 +213,199 @@ def test_status_and_batches_follow_sealing_and_l1_progress(node: Node) -> None:
     assert node.core.batches(0, 1)[0].status == "final"
     status = node.core.status()
     assert (status.head_batch, status.posted, status.final, status.deposits_known) == (1, 1, 1, 8)
+
+
+# --- bursts (group commit) and the signature memo ------------------------------------------
+
+
+def _burst() -> list[SignedOrder]:
+    """Return orders that rest, fill partly and wholly, and get refused, in one sequence."""
+    return [
+        order(A, 1, PRICE),  # rests: sell 10 lots
+        order(B, 0, PRICE + 5 * TICK, 4 * LOT),  # takes 4 from A
+        SignedOrder(order(C, 0).order, order(B, 0).signature),  # bad signature
+        order(C, 0, PRICE - TICK, 3 * LOT),  # rests on the bid
+        order(B, 0, PRICE, 10 * LOT, nonce=2),  # takes A's 6, rests 4 at PRICE
+        order(C, 0, PRICE - TICK, 3 * LOT),  # a duplicate of the resting bid
+        order(A, 1, PRICE - TICK, 5 * LOT, nonce=2),  # takes B's 4, then 1 of C's 3
+        order(C, 1, expiry=T),  # expired
+        order(A, 0, PRICE + 9 * TICK, nonce=3, flags=int(OrderFlags.POST_ONLY)),  # rests
+        order(B, 1, PRICE + 8 * TICK, nonce=3, flags=int(OrderFlags.POST_ONLY)),  # would cross
+        order(C, 1, PRICE + 9 * TICK, 2 * LOT, nonce=4, flags=int(OrderFlags.IOC)),
+    ]
+
+
+def _outcome(result: object) -> object:
+    if isinstance(result, NodeError):
+        return (result.code, result.status, str(result))
+    return result
+
+
+def _one_by_one(node: Node, orders: list[SignedOrder]) -> list[object]:
+    out: list[object] = []
+    for signed in orders:
+        try:
+            out.append(node.core.place_order(signed, batch_time=T, now=0))
+        except NodeError as err:
+            out.append(err)
+    return [_outcome(r) for r in out]
+
+
+def _everything(node: Node) -> object:
+    seq = node.core.sequencer
+    return (seq.state.root(), seq.open_txs, seq.batch_count, node.core.engine.resting(),
+            sorted(node.db.iter_meta(b"orders/")))  # fmt: skip
+
+
+def test_a_burst_gives_the_same_answers_books_and_state_as_the_orders_one_by_one(
+    tmp_path: Path,
+) -> None:
+    single, burst = _node_at(tmp_path / "single"), _node_at(tmp_path / "burst")
+    try:
+        expected = _one_by_one(single, _burst())
+        got = burst.core.place_orders(_burst(), batch_time=T, now=0)
+        assert [_outcome(r) for r in got] == expected
+        codes = [r[0] for r in expected if isinstance(r, tuple)]
+        assert codes == ["bad_signature", "duplicate_order", "expired", "post_only_would_cross"]
+        assert _everything(burst) == _everything(single)
+        burst.reopen()
+        assert _everything(burst) == _everything(single)
+    finally:
+        single.db.close()
+        burst.db.close()
+
+
+def test_a_refused_order_in_a_burst_changes_nothing_for_the_others(tmp_path: Path) -> None:
+    good = [*_burst()[:2], order(C, 1, PRICE + TICK, nonce=9)]
+    bad = [SignedOrder(order(C, 0).order, order(B, 0).signature), order(A, 1, size=10**8 * LOT,
+           nonce=8), order(A, 1, price=PRICE + 1, nonce=7), good[0]]  # fmt: skip
+    clean, mixed = _node_at(tmp_path / "clean"), _node_at(tmp_path / "mixed")
+    try:
+        expected = clean.core.place_orders(good, batch_time=T, now=0)
+        got = mixed.core.place_orders(
+            [bad[0], good[0], bad[1], good[1], bad[2], bad[3], good[2]], batch_time=T, now=0
+        )
+        assert [got[i] for i in (1, 3, 6)] == expected  # same acks, same batch positions
+        assert [r.code for r in got if isinstance(r, NodeError)] == [
+            "bad_signature", "insufficient_margin", "bad_tick", "duplicate_order"
+        ]  # fmt: skip
+        assert _everything(mixed) == _everything(clean)
+    finally:
+        clean.db.close()
+        mixed.db.close()
+
+
+def test_a_burst_is_journaled_in_one_synced_write_and_survives_a_restart(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes: list[int] = []
+    real = node.db.write_batch
+
+    def counting(nodes: dict[bytes, bytes], meta: dict[bytes, bytes | None]) -> None:
+        writes.append(len(meta))
+        real(nodes, meta)
+
+    monkeypatch.setattr(node.db, "write_batch", counting)
+    pairs = [(order(A, 1, PRICE, LOT, nonce=k), order(B, 0, PRICE, LOT, nonce=k))
+             for k in range(1, 21)]  # fmt: skip
+    results = node.core.place_orders([s for p in pairs for s in p], batch_time=T, now=0)
+    assert [len(r.fills) for r in results if isinstance(r, OrderAck)] == [0, 1] * 20
+    assert len(writes) == 1  # 20 FILLs and 20 resting records come and go: one write
+    root, book = node.core.sequencer.state.root(), node.core.book(1, 5)
+    node.reopen()
+    assert node.core.sequencer.state.root() == root and node.core.book(1, 5) == book
+    assert node.core.account(B.address).positions[0].size == 20 * LOT
+
+
+def test_a_burst_that_fills_batches_seals_them_with_its_journal_and_recovers(
+    tmp_path: Path,
+) -> None:
+    node = _node_at(tmp_path / "db", SealPolicy(max_txs=7))
+    try:
+        pairs = [(order(A, 1, PRICE, LOT, nonce=k), order(C, 0, PRICE, LOT, nonce=k))
+                 for k in range(1, 16)]  # fmt: skip
+        node.core.place_orders([s for p in pairs for s in p], batch_time=T, now=0)
+        assert node.core.sequencer.batch_count >= 2
+        before = _everything(node)
+        node.reopen()
+        assert _everything(node) == before
+        txs = [
+            tx
+            for i in range(node.core.sequencer.batch_count)
+            for tx in node.core.sequencer.batch(i).txs
+        ] + list(node.core.sequencer.open_txs)
+        assert sum(tx[0] == TxType.FILL for tx in txs) == 15
+    finally:
+        node.db.close()
+
+
+def test_a_maker_the_state_refuses_inside_a_burst_is_dropped_as_one_by_one(
+    tmp_path: Path,
+) -> None:
+    def run(node: Node, burst: bool) -> list[object]:
+        place(node, order(A, 1, PRICE, 10 * LOT))
+        acc = node.core.account(A.address)
+        withdraw = Withdraw(A.address, A.address, acc.collateral - 10**6, acc.nonce)
+        node.core.submit_tx(encode_tx(SIGNER.sign(withdraw, A.key)), batch_time=T, now=0)
+        orders = [order(C, 1, PRICE + TICK, 10 * LOT), order(B, 0, PRICE + TICK, 5 * LOT),
+                  order(C, 1, PRICE + 2 * TICK, LOT, nonce=2)]  # fmt: skip
+        if burst:
+            return [_outcome(r) for r in node.core.place_orders(orders, batch_time=T, now=0)]
+        return _one_by_one(node, orders)
+
+    single, burst = _node_at(tmp_path / "single"), _node_at(tmp_path / "burst")
+    try:
+        assert run(burst, True) == run(single, False)
+        assert _everything(burst) == _everything(single)
+        assert burst.core.account(A.address).open_orders == ()
+        burst.reopen()
+        assert _everything(burst) == _everything(single)
+    finally:
+        single.db.close()
+        burst.db.close()
+
+
+def test_too_many_orders_in_one_burst_are_refused_whole(node: Node) -> None:
+    before = _everything(node)
+    with pytest.raises(NodeError) as err:
+        node.core.place_orders([order(A, 1)] * (MAX_ORDER_BURST + 1), batch_time=T, now=0)
+    assert err.value.code == "too_many_orders"
+    assert _everything(node) == before
+
+
+def test_each_order_signature_is_recovered_once_for_its_check_and_its_fills(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[bytes] = []
+    real = eip712.recover
+
+    def counting(digest: bytes, signature: bytes) -> bytes:
+        calls.append(digest)
+        return real(digest, signature)
+
+    monkeypatch.setattr(eip712, "recover", counting)
+    maker, taker = order(A, 1, PRICE, 10 * LOT), order(B, 0, PRICE, 2 * LOT)
+    node.core.recover_signers([maker])  # what the API does outside the lock
+    place(node, maker)
+    place(node, taker)
+    place(node, order(C, 0, PRICE, 3 * LOT))  # the maker again, in a second FILL
+    assert len(calls) == 3  # maker, taker, second taker: no FILL recovered anything again
+    assert len(set(calls)) == 3
+
+
+def test_recovering_signers_ahead_decides_nothing(node: Node) -> None:
+    forged = SignedOrder(order(A, 1).order, order(B, 1).signature)
+    before = _everything(node)
+    node.core.recover_signers([forged, SignedOrder(order(A, 1).order, b"\x01" * 64)])
+    assert _everything(node) == before
+    with pytest.raises(NodeError) as err:
+        place(node, forged)
+    assert err.value.code == "bad_signature"
+
+
+@pytest.mark.parametrize("seq", [0, 1, 127, 128, 255, 256, 2**40, 2**64 - 1])
+def test_a_resting_record_is_the_rlp_of_the_order_and_its_arrival(seq: int) -> None:
+    signed = order(A, 1)
+    expected = rlp.encode([signed.order.encode() + signed.signature, seq])
+    assert _resting_record(signed, seq) == expected
+    assert _decode_resting(expected) == (signed, seq)

@@ -1,5 +1,7 @@
 """The sequencer: acknowledged transactions are journaled, batches sealed atomically, and a
-process killed at any point (SIGKILL) recovers the acknowledged state exactly."""
+process killed at any point (SIGKILL) recovers the acknowledged state exactly. A group of
+submits is journaled in one write at its end (a node killed inside bursts of orders keeps every
+acknowledged fill); signature recovery is memoized without changing any root."""
 
 from __future__ import annotations
 
@@ -13,8 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from optirollup.codec import eip712
 from optirollup.codec.batch import decode_tx_list
+from optirollup.codec.tx import Fill, TxType, decode_tx
 from optirollup.executor import BatchRecord, ExecutorError, SealPolicy, Sequencer
+from optirollup.executor.sequencer import RecoveryMemo
 from optirollup.state.leveldb import LevelDB
 from optirollup.state.overlay import StateOverlay, genesis_root
 from optirollup.state.store import MemoryStore
@@ -238,4 +243,209 @@ def test_extra_metadata_is_written_with_the_journal_and_kept_out_of_its_layout(
     assert list(db.iter_meta(b"orders/")) == [(b"orders/b", b"2")]
     with pytest.raises(ExecutorError, match="sequencer's own layout"):
         seq.submit([], batch_time=T, now=0, extra={b"j/\x00\x00\x00\x09": b"x"})
+    db.close()
+
+
+# --------------------------------------------------------------------------- group commit
+
+
+def _counting_writes(db: LevelDB, monkeypatch: pytest.MonkeyPatch) -> list[dict[bytes, object]]:
+    writes: list[dict[bytes, object]] = []
+    real = db.write_batch
+
+    def counting(nodes: dict[bytes, bytes], meta: dict[bytes, bytes | None]) -> None:
+        writes.append(dict(meta))
+        real(nodes, meta)
+
+    monkeypatch.setattr(db, "write_batch", counting)
+    return writes
+
+
+def test_a_group_journals_every_submit_inside_in_one_write_at_its_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, seq = _open(tmp_path / "db")
+    writes = _counting_writes(db, monkeypatch)
+    with seq.group():
+        for i in range(0, 30, 3):
+            seq.submit(WORK.txs[i : i + 3], batch_time=T, now=0, extra={b"orders/%d" % i: b"x"})
+        with seq.group():  # nested: only the outermost group writes
+            seq.submit(WORK.txs[30:31], batch_time=T, now=0)
+        assert writes == [] and seq.grouping
+    assert len(writes) == 1 and not seq.grouping
+    root = seq.state.root()
+    db.close()
+    db, again = _open(tmp_path / "db")
+    assert again.open_txs == WORK.txs[:31] and again.state.root() == root
+    assert len(list(db.iter_meta(b"orders/"))) == 10
+    db.close()
+
+
+def test_a_seal_inside_a_group_writes_the_groups_journal_with_the_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, seq = _open(tmp_path / "db", SealPolicy(max_txs=25))
+    writes = _counting_writes(db, monkeypatch)
+    with seq.group():
+        seq.submit(WORK.txs[:20], batch_time=T, now=0, extra={b"orders/a": b"1"})
+        seq.submit(WORK.txs[20:40], batch_time=T, now=0, extra={b"orders/b": b"2"})
+        assert len(writes) == 1  # the seal of batch 0: it carried the group's entries so far
+        assert writes[0][b"orders/a"] == b"1" and b"orders/b" not in writes[0]
+    assert len(writes) == 2
+    db.close()
+    db, again = _open(tmp_path / "db", SealPolicy(max_txs=25))
+    assert again.batch(0).txs == WORK.txs[:25] and again.open_txs == WORK.txs[25:40]
+    assert again.state.root() == _reference(list(WORK.txs[:40]))
+    assert dict(db.iter_meta(b"orders/")) == {b"orders/a": b"1", b"orders/b": b"2"}
+    db.close()
+
+
+def test_a_group_whose_block_raises_still_journals_what_it_applied(tmp_path: Path) -> None:
+    db, seq = _open(tmp_path / "db")
+    with pytest.raises(RuntimeError), seq.group():
+        seq.submit(WORK.txs[:12], batch_time=T, now=0)
+        raise RuntimeError("a bug between two submits")
+    root = seq.state.root()
+    db.close()
+    db, again = _open(tmp_path / "db")
+    assert again.open_txs == WORK.txs[:12] and again.state.root() == root
+    db.close()
+
+
+def test_the_recovery_memo_is_a_bounded_lru_of_recover(monkeypatch: pytest.MonkeyPatch) -> None:
+    fill = decode_tx(WORK.txs[10])
+    assert isinstance(fill, Fill)
+    signed = [fill.maker, fill.taker, decode_tx(WORK.txs[11]).maker]  # type: ignore[attr-defined]
+    keys = [(s.order.hash(SEP), s.signature) for s in signed]
+    calls: list[bytes] = []
+    real = eip712.recover
+    monkeypatch.setattr(eip712, "recover", lambda d, s: calls.append(d) or real(d, s))
+    memo = RecoveryMemo(capacity=2)
+    assert [memo.recover(*k) for k in keys[:2]] == [s.order.account for s in signed[:2]]
+    assert memo.recover(*keys[0]) == signed[0].order.account and len(calls) == 2
+    memo.recover(*keys[2])  # evicts keys[1], the least recently used
+    assert list(memo) == [keys[0], keys[2]] and len(calls) == 3
+    assert memo.get(keys[1]) is None and memo.get(keys[1], b"?") == b"?"
+    assert memo.recover(keys[0][0], b"\x00" * 65) == eip712.ZERO_ADDRESS  # invalid: zero
+    with pytest.raises(ValueError, match="capacity"):
+        RecoveryMemo(capacity=0)
+
+
+def test_the_stf_finds_a_signature_in_the_memo_and_replays_to_the_same_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[bytes] = []
+    real = eip712.recover
+    monkeypatch.setattr(eip712, "recover", lambda d, s: calls.append(d) or real(d, s))
+    db, seq = _open(tmp_path / "db")
+    seq.submit(WORK.txs[:20], batch_time=T, now=0)
+    first = len(calls)
+    for tx in WORK.txs[10:20]:  # the FILLs again: every order's signer is in the memo
+        fill = decode_tx(tx)
+        assert isinstance(fill, Fill)
+        for s in (fill.maker, fill.taker):
+            seq.signers.recover(s.order.hash(SEP), s.signature)
+    assert len(calls) == first
+    assert seq.state.root() == _reference(list(WORK.txs[:20]))
+    db.close()
+
+
+BURST_CHILD = textwrap.dedent(
+    """
+    import os, signal, sys
+    from optirollup.codec.tx import Order
+    from optirollup.executor import SealPolicy
+    from optirollup.executor.node import NodeCore, NodeError
+    from optirollup.state.leveldb import LevelDB
+    from optirollup.state.overlay import genesis_root
+    from optirollup.testkit import Signer, perp_workload
+
+    path, acks, kill_at, start = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    signer, work = Signer(), perp_workload(0)
+    db = LevelDB(path)
+    core = NodeCore(db, signer.separator, genesis_root=genesis_root(db.nodes, work.oracle.address),
+                    policy=SealPolicy(max_txs=25))
+    if not core.markets():  # a fresh database: list, price and fund
+        for tx in work.txs[:2]:
+            core.submit_tx(tx, batch_time=1000, now=0)
+        core.include_deposits(0, zip(work.deposit_hashes, work.txs[2:]), batch_time=1000, now=0)
+    writes, real = 0, db.write_batch
+
+    def write_batch(nodes, meta):  # SIGKILL just before the kill_at-th write of the bursts
+        global writes
+        writes += 1
+        if writes == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        real(nodes, meta)
+
+    db.write_batch = write_batch
+    cast = work.traders
+    with open(acks, "a") as log:
+        for b in range(start, 8):
+            burst = []
+            for k in range(10 * b, 10 * b + 10):
+                m, t = cast[k % 8], cast[(k + 3) % 8]
+                price = 3_000_000_000 + (k % 5) * 1_000
+                burst.append(signer.order(Order(m.address, 1, 1, price, 100_000, 1_000, k,
+                                                2**40), m.key))
+                burst.append(signer.order(Order(t.address, 1, 0, price, 100_000, 1_000, k,
+                                                2**40), t.key))
+            results = core.place_orders(burst, batch_time=1000, now=0)
+            refused = [r.code for r in results if isinstance(r, NodeError)]
+            assert b == start or not refused, refused
+            log.write(f"{b}\\n"); log.flush(); os.fsync(log.fileno())
+        core.sequencer.seal()
+    """
+)
+
+
+def _fills(seq: Sequencer) -> list[bytes]:
+    txs = [tx for i in range(seq.batch_count) for tx in seq.batch(i).txs] + list(seq.open_txs)
+    return [tx for tx in txs if tx[0] == TxType.FILL]
+
+
+@pytest.fixture(scope="module")
+def burst_child(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[bytes], bytes]:
+    """Return the child script, and the FILLs and final root of a run never killed."""
+    tmp = tmp_path_factory.mktemp("bursts")
+    script = tmp / "child.py"
+    script.write_text(BURST_CHILD)
+    done = subprocess.run([sys.executable, str(script), str(tmp / "db"), str(tmp / "acks"),
+                           "0", "0"], capture_output=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    db = LevelDB(tmp / "db")
+    ref = Sequencer.open(db, SEP, genesis_root=genesis_root(db.nodes, WORK.oracle.address))
+    out = script, _fills(ref), ref.head_root
+    db.close()
+    assert len(out[1]) == 80
+    return out
+
+
+@pytest.mark.parametrize("kill_at", [1, 3, 4, 8], ids=lambda k: f"at write {k} of the bursts")
+def test_a_node_killed_inside_bursts_keeps_every_acknowledged_fill(
+    tmp_path: Path, kill_at: int, burst_child: tuple[Path, list[bytes], bytes]
+) -> None:
+    script, expected, ref_root = burst_child
+    acks = tmp_path / "acks"
+    run = [sys.executable, str(script), str(tmp_path / "db"), str(acks)]
+    acks.write_text("")
+    first = subprocess.run([*run, str(kill_at), "0"], capture_output=True, timeout=120)
+    assert first.returncode == -signal.SIGKILL, first.stderr.decode()
+    acked = len(acks.read_text().split())
+
+    # Every acknowledged burst is there; at most the burst in flight is there in part.
+    db = LevelDB(tmp_path / "db")
+    seq = Sequencer.open(db, SEP, SealPolicy(max_txs=25), genesis_root=genesis_root(
+        db.nodes, WORK.oracle.address))  # fmt: skip
+    fills = _fills(seq)
+    assert 10 * acked <= len(fills) <= 10 * (acked + 1)
+    assert fills == expected[: len(fills)]
+    db.close()
+
+    # Send the burst in flight and the rest again: the same batches as a run never killed.
+    second = subprocess.run([*run, "0", str(acked)], capture_output=True, timeout=120)
+    assert second.returncode == 0, second.stderr.decode()
+    db = LevelDB(tmp_path / "db")
+    seq = Sequencer.open(db, SEP, genesis_root=genesis_root(db.nodes, WORK.oracle.address))
+    assert _fills(seq) == expected and seq.head_root == ref_root
     db.close()
