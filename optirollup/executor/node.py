@@ -560,6 +560,22 @@ class NodeCore:
             {_POSTED + index.to_bytes(8, "big"): tx_hash, _POSTED_COUNT: count.to_bytes(8, "big")},
         )
 
+    def mark_deleted(self, index: int, extra: dict[bytes, bytes | None] | None = None) -> None:
+        """Record that L1 deleted batch ``index`` and every later one (a lost dispute).
+
+        The posted count goes back to ``index`` and the deleted batches' posting records are
+        dropped, in one write with ``extra`` metadata (the runner's own keys): the sealed
+        batches themselves stay, to be posted again.
+        """
+        posted = self._posted()
+        if index >= posted:
+            return
+        meta: dict[bytes, bytes | None] = dict(extra or {})
+        meta[_POSTED_COUNT] = index.to_bytes(8, "big")
+        for i in range(index, posted):
+            meta[_POSTED + i.to_bytes(8, "big")] = None
+        self._db.write_batch({}, meta)
+
     def _posted(self) -> int:
         raw = self._db.get_meta(_POSTED_COUNT)
         return 0 if raw is None else int.from_bytes(raw, "big")

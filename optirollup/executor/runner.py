@@ -648,13 +648,12 @@ class NodeRunner:
         log.warning("batches.deleted", batch_index=l1_count, count=recorded - l1_count)
         for key in [k for k in self._traces if k[0] >= l1_count]:
             del self._traces[key]
-        meta: dict[bytes, bytes | None] = {_POSTED_COUNT: l1_count.to_bytes(8, "big")}
+        meta: dict[bytes, bytes | None] = {}
         if self._fault_n is not None and l1_count <= self._fault_n and self._fault_injected():
             meta[_FAULT_DONE] = b"\x01"
             log.info("fault.cleared", batch_index=self._fault_n)
         with self.lock:
-            # NodeCore has no call to move its posted count back; see _POSTED_COUNT.
-            self.db.write_batch({}, meta)
+            self.core.mark_deleted(l1_count, meta)
         self._check_stake = True
 
     def _restake(self) -> None:
@@ -836,11 +835,6 @@ class NodeRunner:
         with self.lock:
             self.db.close()
         log.info("node.stopped")
-
-
-_POSTED_COUNT = b"posted_count"
-"""NodeCore's metadata key of the posted count (``optirollup.executor.node``). The runner moves
-it back when L1 deletes batches, which ``NodeCore.mark_posted`` (which only raises it) cannot."""
 
 
 def _domain_separator(dep: Deployment) -> bytes:

@@ -24,6 +24,8 @@ from challenger.core import (
     ProposedBatch,
     TooLate,
     Verdict,
+    first_unjudged,
+    held,
     lie_index,
     plan_opens,
     plays_lying,
@@ -289,12 +291,19 @@ def check(verdict: Verdict, index: int = 0, *, at: int = 1_000) -> Check:
 
 ACTIVE = {(0, 1): [Status.ACTIVE]}
 LOST = {(0, 1): [Status.ASSERTER_WON]}
+WON = {(0, 1): [Status.CHALLENGER_WON]}
+VOID = {(0, 1): [Status.VOID]}
 PLANS = [
     ("a wrong batch inside its window", Verdict.WRONG, {}, (), None, 1_500, 0, ["open"]),
     ("a wrong batch with our active game", Verdict.WRONG, ACTIVE, (), None, 1_500, 0, []),
     ("a wrong batch whose game we lost", Verdict.WRONG, LOST, (), None, 1_500, 0, ["open"]),
     ("a wrong batch with an open in flight", Verdict.WRONG, {}, [(0, 1)], None, 1_500, 0, []),
+    # our game deleted it (or it is void): a view still listing it is stale; an `open` at its
+    # index would land on whatever batch the proposer posted there since (a right one)
+    ("a wrong batch whose game we won", Verdict.WRONG, WON, (), None, 1_500, 0, []),
+    ("a wrong batch whose game is void", Verdict.WRONG, VOID, (), None, 1_500, 0, []),
     ("a wrong batch after its window", Verdict.WRONG, {}, (), None, 1_600, 0, ["late"]),
+    ("a wrong batch we dispute after its window", Verdict.WRONG, ACTIVE, (), None, 1_600, 0, []),
     ("a wrong batch that is final", Verdict.WRONG, {}, (), None, 1_500, 1, ["diverged"]),
     ("a right batch", Verdict.OK, {}, (), None, 1_500, 0, []),
     ("a descendant", Verdict.DESCENDANT, {}, (), None, 1_500, 0, []),
@@ -339,6 +348,31 @@ def test_which_games_to_open(
             assert isinstance(d, Diverged)
             names.append("diverged")
     assert names == expected
+
+
+def test_the_batch_a_challenger_is_behind_on_is_the_first_one_without_a_verdict() -> None:
+    ok = [check(Verdict.OK, i) for i in range(3)]
+    assert first_unjudged(ok, 0) is None
+    wrong = [*ok[:2], check(Verdict.WRONG, 2), check(Verdict.DESCENDANT, 3)]
+    assert first_unjudged(wrong, 0) is None
+    for blind in (Verdict.UNCHECKED, Verdict.UNREADABLE, Verdict.UNVERIFIABLE):
+        checks = [*ok[:2], check(blind, 2), check(Verdict.UNVERIFIABLE, 3)]
+        found = first_unjudged(checks, 0)
+        assert found is not None and found.index == 2, blind
+    # final batches (a late --from-block) are not watched: nothing can be done about them
+    late = [check(Verdict.UNVERIFIABLE, i) for i in range(3)]
+    assert first_unjudged(late, 3) is None
+    assert first_unjudged(late, 1) == late[1].batch
+
+
+def test_the_rollups_record_of_an_index_is_the_batch_judged_only_if_every_field_matches() -> None:
+    b = batch(2)
+    record = (b.prev_root, b.new_root, b.tx_root, b.tx_count, b.batch_time, b.proposed_at,
+              b.deposit_count, b.nonce)  # fmt: skip
+    assert held(b, record)
+    assert not held(b, (*record[:7], b.nonce + 1))  # deleted and re-posted
+    assert not held(b, (record[0], keccak(b"right"), *record[2:]))  # a reorg, same nonce
+    assert not held(b, (*record[:5], b.proposed_at + 1, *record[6:]))
 
 
 def test_the_lying_trace_is_played_only_on_the_dishonest_batch_when_it_is_right() -> None:

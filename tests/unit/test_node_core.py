@@ -215,6 +215,23 @@ def test_status_and_batches_follow_sealing_and_l1_progress(node: Node) -> None:
     assert (status.head_batch, status.posted, status.final, status.deposits_known) == (1, 1, 1, 8)
 
 
+def test_batches_l1_deleted_go_back_to_sealed_and_a_later_index_is_untouched(node: Node) -> None:
+    for i in range(3):
+        place(node, order(A, 1, nonce=10 + i))
+        place(node, order(B, 0, size=LOT, nonce=10 + i))
+        assert node.core.sequencer.seal() is not None
+    for i in range(3):
+        node.core.mark_posted(i, keccak(bytes([i])))
+    node.core.mark_deleted(1, {b"runner/x": b"\x01"})
+    assert [b.status for b in node.core.batches(0, 3)] == ["posted", "sealed", "sealed"]
+    assert node.core.status().posted == 1
+    assert node.db.get_meta(b"runner/x") == b"\x01"
+    node.core.mark_deleted(2)  # beyond the posted count: nothing to do
+    assert node.core.status().posted == 1
+    node.core.mark_posted(1, keccak(b"again"))
+    assert [b.status for b in node.core.batches(0, 3)] == ["posted", "posted", "sealed"]
+
+
 # --- bursts (group commit) and the signature memo ------------------------------------------
 
 
