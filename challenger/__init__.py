@@ -29,6 +29,7 @@ from challenger.errors import (
     DeploymentMismatch,
     GenesisMismatch,
     L1Unreachable,
+    ProposalNotFound,
     TraceCorrupt,
 )
 
@@ -39,5 +40,6 @@ __all__ = [
     "DeploymentMismatch",
     "GenesisMismatch",
     "L1Unreachable",
+    "ProposalNotFound",
     "TraceCorrupt",
 ]

@@ -11,18 +11,23 @@ Shell layer. One :class:`Challenger` owns a web3 connection, its LevelDB
    comes from the trace store, or from a replay with the reference STF
    (:func:`optirollup.stf.batch.trace` over a :class:`~optirollup.state.overlay.StateOverlay` of
    its own previous root) whose trace and trie nodes are then stored atomically. Replays stop
-   for this tick after ``replay_budget`` seconds so that games are never starved;
-3. plays every game where it is the challenger: reads it from L1
+   for this tick after ``replay_budget`` seconds so that games are never starved; a batch whose
+   inputs cannot be read from L1 right now waits for the next tick;
+3. plays every game where it is the challenger, each on its own (one that fails is logged and
+   does not hold up the others), even when step 1 or 2 failed: reads it from L1
    (:func:`~optirollup.dispute.responder.read_game`), asks
    :func:`~optirollup.dispute.solve` for the moves over its own trace and hands them to the
-   responder, which sends each at most once; one-step witnesses are cut from its own store
-   (:func:`~optirollup.dispute.witness.step_inputs`). Over games are claimed (bond and half of the
-   slashed stake when won, the bond back when void) and then left alone;
-4. opens the games :func:`challenger.core.plan_opens` asks for, paying the challenger bond.
-   An ``open`` is sent only while none of its own transactions is pending, and the batch is
-   remembered as "opening" until its ``GameOpened`` log is read, so a batch never gets two
-   games from one challenger, across restarts too;
-5. updates the metrics (:mod:`challenger.metrics`).
+   responder, which sends each at most once per process; one-step witnesses are cut from its
+   own store (:func:`~optirollup.dispute.witness.step_inputs`). Over games are claimed (bond and
+   half of the slashed stake when won, the bond back when void) and then left alone;
+4. updates the metrics (:mod:`challenger.metrics`);
+5. opens the games :func:`challenger.core.plan_opens` asks for, paying the challenger bond.
+   An ``open`` is sent only while none of its own transactions is pending and only if the
+   Rollup still holds, at that index, the very batch judged wrong
+   (:func:`challenger.core.held`: ``DisputeGame.open`` takes an index, not a nonce). The batch
+   is remembered as "opening" until its ``GameOpened`` log is read, or until that transaction
+   is found reverted or gone from the pool, so a batch never gets two games from one
+   challenger, across restarts too.
 
 Nothing but traces, trie nodes and a few flags is kept across restarts: the games, the batches
 and the deposit queue are read from L1 again, so a challenger killed mid-game resumes every game
@@ -35,11 +40,12 @@ With ``dry_run`` nothing is sent: the decisions are logged (``game.would_open``,
 although it is right, with a lying trace (:func:`optirollup.l1.gasprobe.lie_after` at
 :func:`challenger.core.lie_index`), and loses its bond.
 
-Log events: ``challenger.started``, ``l1.reorg``, ``batch.replayed``, ``batch.checked``
-(``batch_index``, ``nonce``, ``ok``), ``batch.wrong_root``, ``batch.unreadable``,
-``batch.window_closed``, ``chain.diverged``, ``game.opened`` (``game_id``, ``batch_index``),
-``game.moved``, ``game.resolved`` (``game_id``, ``winner``), ``bond.claimed`` (``amount``),
-plus the responder's ``game.move_*``.
+Log events: ``challenger.started``, ``challenger.dishonest``, ``l1.reorg``, ``batch.replayed``,
+``batch.checked`` (``batch_index``, ``nonce``, ``ok``), ``batch.wrong_root``,
+``batch.unreadable``, ``batch.replay_deferred``, ``batch.window_closed``, ``chain.diverged``,
+``game.opened`` (``game_id``, ``batch_index``), ``game.open_skipped``, ``game.open_dropped``,
+``game.moved``, ``game.play_failed``, ``game.resolved`` (``game_id``, ``winner``),
+``bond.claimed`` (``amount``), plus the responder's ``game.move_*``.
 """
 
 from __future__ import annotations
@@ -58,19 +64,27 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 from web3 import Web3
-from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
+from web3.exceptions import (
+    ContractLogicError,
+    TimeExhausted,
+    TransactionNotFound,
+    Web3RPCError,
+)
 from web3.logs import DISCARD
 
-from challenger.calldata import batch_transactions
+from challenger.calldata import transactions_in
 from challenger.core import (
     ChainLog,
     Check,
     Diverged,
+    GameRef,
     Open,
     ProposedBatch,
     TooLate,
     Verdict,
     Walk,
+    first_unjudged,
+    held,
     lie_index,
     plan_opens,
     plays_lying,
@@ -83,6 +97,7 @@ from challenger.errors import (
     DeploymentMismatch,
     GenesisMismatch,
     L1Unreachable,
+    ProposalNotFound,
 )
 from challenger.follower import BlockRef, Follower, Reorg, Rpc
 from challenger.metrics import Metrics
@@ -91,7 +106,7 @@ from optirollup.codec import eip712
 from optirollup.dispute.game import CHALLENGER, GameView, Status
 from optirollup.dispute.responder import NoSuchGame, Responder
 from optirollup.dispute.solver import Action, Claim, ListTrace, Step, solve
-from optirollup.dispute.witness import DisputeError, StepInputs, step_inputs
+from optirollup.dispute.witness import StepInputs, step_inputs
 from optirollup.hashing import keccak
 from optirollup.l1.deploy import Deployment, bind
 from optirollup.l1.gasprobe import lie_after
@@ -234,6 +249,13 @@ class Challenger:
             dishonest_batch=c.dishonest_batch,
             balance_wei=balance,
         )
+        if c.dishonest_batch is not None:
+            log.warning(
+                "challenger.dishonest",
+                batch_index=c.dishonest_batch,
+                hint="tests and demos only: it disputes that batch with a lying trace and loses "
+                "the bond; unset --dishonest-batch (CHALLENGER_DISHONEST_BATCH)",
+            )
         if balance < self.bond and not c.dry_run:
             log.warning(
                 "challenger.underfunded",
@@ -266,6 +288,24 @@ class Challenger:
                     "describes another chain (was the devnet restarted? run `optirollup devnet` "
                     "again and use the file it writes)"
                 )
+        # A Vault of another deployment would give another EIP-712 domain and deposit queue:
+        # every right batch would replay "wrong" and every bond be lost.
+        wiring = (
+            ("Rollup.VAULT()", self.rollup.functions.VAULT(), dep.vault),
+            ("Rollup.dispute_game()", self.rollup.functions.dispute_game(), dep.dispute_game),
+            ("DisputeGame.ROLLUP()", self.game.functions.ROLLUP(), dep.rollup),
+            ("DisputeGame.VAULT()", self.game.functions.VAULT(), dep.vault),
+        )
+        for what, fn, want in wiring:
+            try:
+                got = str(probe(f"read {what}", fn.call))
+            except (ContractLogicError, Web3RPCError, ValueError) as err:
+                got = f"unreadable ({err})"
+            if got.lower() != want.lower():
+                raise DeploymentMismatch(
+                    f"{what} is {got}, the deployment file says {want}: the file mixes two "
+                    "deployments; use the file `optirollup devnet` wrote for this one"
+                )
 
     def _code(self, address: str) -> bytes:
         return bytes(self.w3.eth.get_code(to_checksum_address(address)))
@@ -292,18 +332,32 @@ class Challenger:
             stop.wait(pause)
 
     def tick(self) -> None:
-        """Run one round: reorgs, new logs, checks, games, opens, metrics (module notes)."""
+        """Run one round: reorgs, new logs, checks, games, metrics, opens (module notes).
+
+        The games are played even when reading L1 or checking batches failed (their clocks
+        run); that error is raised afterwards, so :meth:`run` backs off. One game's failure
+        never stops the others (:meth:`_play`).
+        """
+        try:
+            head = self._follow()
+            w = self._check()
+        except Exception:
+            self._play()
+            raise
+        self._play()
+        self._update_metrics(w, head)
+        self._open(w, head)
+
+    def _follow(self) -> BlockRef:
+        """Undo a reorg, then read the new logs up to the head; return the head."""
         reorg = self.follower.check_reorg(self.chain)
         if reorg is not None:
             self._on_reorg(reorg)
         head = self.head = self.follower.head()
         self.metrics.head.set(head.number)
         if self.follower.scan(head, self.chain) is None:
-            log.info("l1.moved", l1_block=head.number, hint="the head changed during the scan")
-        w = self._check()
-        self._play()
-        self._open(w, head)
-        self._update_metrics(w, head)
+            log.info("l1.moved", l1_block=head.number, hint="the chain moved during the scan")
+        return head
 
     def close(self) -> None:
         """Close the database (idempotent)."""
@@ -354,28 +408,40 @@ class Challenger:
         return key
 
     def _post_root(self, b: ProposedBatch) -> bytes | None:
-        """Return our post-root of ``b``: cached, stored, or replayed now (within the budget)."""
-        key = self._trace_key(b)
-        root = self._post.get(key)
-        if root is None:
-            root = self.store.post_root(key)
+        """Return our post-root of ``b``: cached, stored, or replayed now (within the budget).
+
+        None when it is not known this round: out of budget, its inputs could not be read
+        from L1 now (tried again next round), or unreadable for good (``batch.unreadable``).
+        """
+        try:
+            key = self._trace_key(b)
+            root = self._post.get(key) or self.store.post_root(key)
             if root is None:
                 if self._clock() >= self._deadline:
                     return None
-                try:
-                    root = self._replay(b, key)[-1]
-                except BadCalldata as err:
-                    self._unreadable.add(b.key)
-                    log.error("batch.unreadable", batch_index=b.index, nonce=b.nonce,
-                              tx_hash="0x" + b.tx_hash.hex(), err=str(err))  # fmt: skip
-                    return None
-            self._post[key] = root
+                root = self._replay(b, key)[-1]
+        except BadCalldata as err:
+            self._unreadable.add(b.key)
+            log.error("batch.unreadable", batch_index=b.index, nonce=b.nonce,
+                      tx_hash="0x" + b.tx_hash.hex(), err=str(err))  # fmt: skip
+            return None
+        except (ProposalNotFound, L1Unreachable, Web3RPCError) as err:
+            self._once(
+                ("deferred", b.key, type(err).__name__),
+                "batch.replay_deferred",
+                batch_index=b.index,
+                nonce=b.nonce,
+                err=f"{type(err).__name__}: {err}",
+                hint="its inputs are not readable from L1 now; tried again every round",
+            )
+            return None
+        self._post[key] = root
         return root
 
     def _transactions(self, b: ProposedBatch) -> list[bytes]:
         txs = self._txs.get(b.key)
         if txs is None:
-            txs = batch_transactions(self.follower.proposal_input(b), b)
+            txs = transactions_in(self.follower.proposal_inputs(b), b)
             self._txs[b.key] = txs
             while len(self._txs) > _TRACE_CACHE:
                 self._txs.popitem(last=False)
@@ -471,27 +537,35 @@ class Challenger:
     # -- games ----------------------------------------------------------------------------------
 
     def _play(self) -> None:
-        """Read, solve and answer every game of ours that is not done."""
+        """Read, solve and answer every game of ours that is not done; never raise.
+
+        One game that cannot be read or answered (an RPC error, a missing trace) is logged
+        (``game.play_failed``) and tried again next round: it must not stop the others.
+        """
         for ref in sorted(self.chain.view.games.values(), key=lambda r: r.game_id):
             if ref.challenger != self.address or ref.game_id in self._done:
                 continue
             try:
-                g = self.responder.read(ref.game_id)
-            except NoSuchGame:  # reorged away; the next scan drops its GameOpened
-                continue
-            except DisputeError as err:  # one unreadable game must not stop the others
-                log.error("game.read_failed", game_id=ref.game_id, err=str(err))
-                continue
-            if (g.batch_index, g.batch_nonce) != ref.batch_key or g.challenger != self.address:
-                continue  # after a reorg the id may name another game; the log catches up
-            self._observe(g)
-            roots = self._trace_for(g)
-            if roots is None:
-                continue
-            actions = solve(g, CHALLENGER, roots, g.l1_time)
-            ok = all(self._act(g, a) for a in actions)
-            if not g.active and ok:
-                self._done.add(g.game_id)
+                self._play_one(ref)
+            except Exception as err:
+                log.error("game.play_failed", game_id=ref.game_id, batch_index=ref.batch_index,
+                          err=f"{type(err).__name__}: {err}")  # fmt: skip
+
+    def _play_one(self, ref: GameRef) -> None:
+        try:
+            g = self.responder.read(ref.game_id)
+        except NoSuchGame:  # reorged away; the next scan drops its GameOpened
+            return
+        if (g.batch_index, g.batch_nonce) != ref.batch_key or g.challenger != self.address:
+            return  # after a reorg the id may name another game; the log catches up
+        self._observe(g)
+        roots = self._trace_for(g)
+        if roots is None:
+            return
+        actions = solve(g, CHALLENGER, roots, g.l1_time)
+        ok = all(self._act(g, a) for a in actions)
+        if not g.active and ok:
+            self._done.add(g.game_id)
 
     def _observe(self, g: GameView) -> None:
         self._status[g.game_id] = g
@@ -593,9 +667,17 @@ class Challenger:
         for ref in view.games.values():
             if ref.challenger == self.address:
                 seen = self._status.get(ref.game_id)
-                ours[ref.batch_key].append(Status.ACTIVE if seen is None else seen.status)
-        for key in [k for k in self._opening if k in ours]:
-            del self._opening[key]
+                status = Status.ACTIVE if seen is None else seen.status
+                if seen is not None and status is Status.ACTIVE and not seen.batch_live:
+                    status = Status.VOID  # its batch is gone: close_void is due
+                ours[ref.batch_key].append(status)
+        for key, tx_hash in list(self._opening.items()):
+            if key in ours:
+                del self._opening[key]
+            elif not self._still_opening(tx_hash):
+                del self._opening[key]
+                log.warning("game.open_dropped", batch_index=key[0], nonce=key[1],
+                            tx_hash=tx_hash, hint="opened again if still due")  # fmt: skip
         decisions = plan_opens(
             w.checks,
             ours,
@@ -632,6 +714,32 @@ class Challenger:
                         hint="a wrong batch is final: L1's state is not the STF's",
                     )
 
+    def _still_opening(self, tx_hash: str) -> bool:
+        """Tell whether an ``open`` we sent is pending or mined (its GameOpened is coming).
+
+        False once it reverted or left the pool unmined (a node restart, a replaced nonce):
+        else that batch would never get a game from us.
+        """
+        eth = self.w3.eth
+
+        def status() -> int | None:
+            try:
+                return int(eth.get_transaction_receipt(tx_hash)["status"])  # type: ignore[arg-type]
+            except TransactionNotFound:
+                return None
+
+        def known() -> bool:
+            try:
+                eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+            except TransactionNotFound:
+                return False
+            return True
+
+        mined = self.rpc("read open receipt", status)
+        if mined is not None:
+            return mined == 1
+        return bool(self.rpc("read open", known))
+
     def _send_open(self, d: Open) -> None:
         b = d.batch
         fields: dict[str, Any] = {"batch_index": b.index, "nonce": b.nonce, "honest": d.honest}
@@ -649,6 +757,16 @@ class Challenger:
         if pending > latest:  # one of ours is in flight: an open sent before a restart?
             self._once(("waiting", b.key, latest), "game.open_waiting", **fields,
                        reason="a transaction of ours is pending")  # fmt: skip
+            return
+        # DisputeGame.open names an index only: make sure it still holds the batch judged (not
+        # deleted and re-posted, not replaced by a reorg), or the bond goes to a right batch.
+        try:
+            record = self.rpc("read batch", self.rollup.functions.batch(b.index).call)
+        except (ContractLogicError, Web3RPCError) as err:
+            record = (f"none ({err})",)
+        if not held(b, record):
+            self._once(("replaced", b.key, b.new_root), "game.open_skipped", **fields,
+                       reason="the Rollup no longer holds this batch at that index")  # fmt: skip
             return
         fn = self.game.functions.open(b.index)
         tx: dict[str, Any] = {
@@ -711,14 +829,7 @@ class Challenger:
     def _update_metrics(self, w: Walk, head: BlockRef) -> None:
         m = self.metrics
         view = self.chain.view
-        behind = next(
-            (
-                c.batch
-                for c in w.checks
-                if c.verdict is Verdict.UNCHECKED and c.batch.index >= view.final_count
-            ),
-            None,
-        )
+        behind = first_unjudged(w.checks, view.final_count)
         if behind is None:
             m.lag_blocks.set(max(0, head.number - (self.follower.cursor - 1)))
             m.lag_seconds.set(0)

@@ -12,10 +12,13 @@ splits the framed list (protocol §5.1) and checks it against what the ``BatchPr
 says: the same roots, batch time and transaction count, and the commitment ``tx_root``
 recomputed from the transactions (protocol §5.2). A batch that passes is exactly the one the
 Rollup committed to, so its replay and its one-step proofs use the transactions L1 holds.
+:func:`transactions_in` picks the proposal among several calls (a proposer that is a contract
+calls ``propose`` from inside its own transaction; the shell finds the inner calls).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -32,6 +35,7 @@ __all__ = [
     "batch_transactions",
     "decode_propose",
     "encode_propose",
+    "transactions_in",
 ]
 
 PROPOSE_SIGNATURE = "propose(bytes32,bytes32,uint64,bytes)"
@@ -175,3 +179,24 @@ def batch_transactions(data: bytes, batch: BatchHeaderFields) -> list[bytes]:
             f"0x{batch.tx_root.hex()} (protocol §5.2)"
         )
     return txs
+
+
+def transactions_in(inputs: Sequence[bytes], batch: BatchHeaderFields) -> list[bytes]:
+    """Return the transactions of the first of ``inputs`` that is ``batch``'s proposal.
+
+    ``inputs`` are the inputs of the calls to the Rollup made by the proposal transaction: its
+    own input when the proposer called ``propose`` directly, the inner calls' when a contract
+    (a multisig, a delegated account) did. Any input that passes :func:`batch_transactions`
+    commits to the batch's ``tx_root``, so which one is read changes nothing. Raise
+    :class:`BadCalldata` (with each input's reason) when none does.
+    """
+    if not inputs:
+        raise BadCalldata(f"batch {batch.index}: no call to the Rollup's propose to read")
+    reasons: list[str] = []
+    for data in inputs:
+        try:
+            return batch_transactions(data, batch)
+        except BadCalldata as err:
+            reasons.append(str(err))
+    raise BadCalldata(f"batch {batch.index}: none of {len(inputs)} calls is its proposal: "
+                      + "; ".join(reasons))  # fmt: skip

@@ -31,7 +31,9 @@ reuses a stale trace.
 
 **What it does next.** :func:`plan_opens` decides which games to open: one per wrong batch
 still inside its challenge window, unless the challenger already has an active game (or an
-opening transaction in flight) on that ``(index, nonce)``. Another challenger's game on the same
+opening transaction in flight) on that ``(index, nonce)``, or one that won or went void (the
+batch is gone). :func:`held` is the last check before an ``open`` is sent: the Rollup still
+holds that very batch at its index. Another challenger's game on the same
 batch changes nothing: games are 1-vs-1, and an honest one must not rely on a stranger. With
 ``dishonest_batch`` (tests and demos only) it also opens one game on that batch when it is
 *right*, and :func:`plays_lying` tells the shell to play a lying trace there (right up to the
@@ -68,6 +70,8 @@ __all__ = [
     "TooLate",
     "Verdict",
     "Walk",
+    "first_unjudged",
+    "held",
     "lie_index",
     "plan_opens",
     "plays_lying",
@@ -477,6 +481,10 @@ class Diverged:
 
 Decision = Open | TooLate | Diverged
 
+_GONE_OR_PLAYED = frozenset({Status.ACTIVE, Status.CHALLENGER_WON, Status.VOID})
+"""Statuses of an own game after which a batch never gets another game from us: one is being
+played, or the batch ``(index, nonce)`` is gone (we deleted it, or someone did: void)."""
+
 
 def plan_opens(
     checks: Iterable[Check],
@@ -490,10 +498,14 @@ def plan_opens(
 ) -> list[Decision]:
     """Return what to do about the batches of ``checks`` at L1 time ``now``.
 
-    ``our_games`` holds the statuses of the challenger's own games by batch ``(index, nonce)``;
-    ``in_flight`` the batches on which an ``open`` is sent but not seen yet. A game can be
-    opened while ``now < proposed_at + window`` and the batch is not final (the contract's
-    rule). See the module notes for the rules.
+    ``our_games`` holds the statuses of the challenger's own games by batch ``(index, nonce)``
+    (an active game whose batch is no longer pending counts as VOID); ``in_flight`` the batches
+    on which an ``open`` is sent but not seen yet. A game can be opened while
+    ``now < proposed_at + window`` and the batch is not final (the contract's rule). A wrong
+    batch gets no game while we play one on it, nor once one of ours won or went void: the
+    batch is then gone, and since ``DisputeGame.open`` names only an index, an ``open`` sent
+    on a stale view would dispute the batch posted at that index since (see :func:`held`).
+    See the module notes for the rest.
     """
     out: list[Decision] = []
     for c in checks:
@@ -504,9 +516,11 @@ def plan_opens(
         if c.verdict is Verdict.WRONG:
             if b.index < final_count:
                 out.append(Diverged(b))
+            elif busy or not _GONE_OR_PLAYED.isdisjoint(mine):
+                pass  # we dispute it already, or our game deleted it (the view is behind)
             elif now >= closes:
                 out.append(TooLate(b, closes))
-            elif not busy and Status.ACTIVE not in mine:
+            else:
                 out.append(Open(b))
         elif (
             c.verdict is Verdict.OK
@@ -518,6 +532,38 @@ def plan_opens(
         ):
             out.append(Open(b, honest=False))
     return out
+
+
+def held(batch: ProposedBatch, record: Sequence[object]) -> bool:
+    """Tell whether ``record`` (``Rollup.batch(batch.index)``'s fields, in order) is ``batch``.
+
+    ``DisputeGame.open`` takes only an index, so the shell checks this just before it sends an
+    ``open``: a batch deleted and re-posted at that index (another nonce), or replaced by a
+    reorg (maybe the same nonce, other roots), is not the batch that was judged wrong.
+    """
+    return tuple(record) == (
+        batch.prev_root,
+        batch.new_root,
+        batch.tx_root,
+        batch.tx_count,
+        batch.batch_time,
+        batch.proposed_at,
+        batch.deposit_count,
+        batch.nonce,
+    )
+
+
+def first_unjudged(checks: Iterable[Check], final_count: int) -> ProposedBatch | None:
+    """Return the first pending batch of ``checks`` without a verdict, or None.
+
+    Not replayed yet, unreadable or unverifiable: from there on a wrong root would go
+    unnoticed, so the lag metrics count from it. Final batches are left out (nothing can be
+    done about them; a late ``--from-block`` leaves them unverifiable).
+    """
+    blind = (Verdict.UNCHECKED, Verdict.UNREADABLE, Verdict.UNVERIFIABLE)
+    return next(
+        (c.batch for c in checks if c.verdict in blind and c.batch.index >= final_count), None
+    )
 
 
 def lie_index(n: int) -> int:

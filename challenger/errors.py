@@ -17,6 +17,7 @@ __all__ = [
     "DeploymentMismatch",
     "GenesisMismatch",
     "L1Unreachable",
+    "ProposalNotFound",
     "TraceCorrupt",
 ]
 
@@ -43,6 +44,10 @@ class GenesisMismatch(DeploymentMismatch):
 
 class BadCalldata(ChallengerError):
     """A proposal transaction whose input is not a canonical ``Rollup.propose`` of its batch."""
+
+
+class ProposalNotFound(ChallengerError):
+    """The node does not know a proposal transaction whose log it served (yet): try again."""
 
 
 class TraceCorrupt(ChallengerError):

@@ -6,15 +6,17 @@ Shell layer (web3.py, wall-clock sleeps between retries). Nothing here comes fro
   ``DepositQueued`` and ``GameOpened`` log from the cursor to the head (one ``eth_getLogs`` per
   chunk of blocks, for the three contracts at once), turns them into
   :data:`challenger.core.L1Event` s and appends them to the :class:`~challenger.core.ChainLog`.
-  A proposal's ``proposed_at`` is its block's timestamp. A scan is kept only if the head's hash
-  is the same after the logs were read as before (else the chain moved under it: the next tick
-  reads again), and the head it reached is remembered in the :class:`~challenger.core.BlockTrail`.
+  A proposal's ``proposed_at`` is its block's timestamp. A scan is kept only if, after the logs
+  were read, the head's hash is the same as before and the newest block read by earlier scans
+  is still on the chain (else the chain moved under it: the next tick undoes the reorg and reads
+  again), and the head it reached is remembered in the :class:`~challenger.core.BlockTrail`.
 * :meth:`Follower.check_reorg` (first thing every tick) compares the newest remembered hash with
   the chain's; on a change it finds the newest remembered block still on the chain, rolls the
   log back to it and moves the cursor to the block after it.
-* :meth:`Follower.proposal_input` fetches the input of a proposal transaction (the batch's
-  transactions, decoded by :mod:`challenger.calldata`), :meth:`Follower.deposit_hash` one
-  entry of the Vault's queue (for entries queued before the first block followed).
+* :meth:`Follower.proposal_inputs` fetches the input of a proposal transaction, or the inputs
+  of the calls to ``Rollup.propose`` it made from a contract (the batch's transactions, decoded
+  by :mod:`challenger.calldata`), :meth:`Follower.deposit_hash` one entry of the Vault's queue
+  (for entries queued before the first block followed).
 
 Every RPC goes through :class:`Rpc`: transport errors (connection refused or reset, timeouts)
 are retried with exponential backoff, then raise :class:`~challenger.errors.L1Unreachable`.
@@ -35,6 +37,7 @@ from web3.contract import Contract
 from web3.exceptions import BlockNotFound, TransactionNotFound, Web3RPCError
 from web3.types import LogReceipt
 
+from challenger.calldata import PROPOSE_SELECTOR
 from challenger.core import (
     BatchesDeleted,
     BatchFinalized,
@@ -47,7 +50,7 @@ from challenger.core import (
     L1Event,
     ProposedBatch,
 )
-from challenger.errors import BadCalldata, L1Unreachable
+from challenger.errors import BadCalldata, L1Unreachable, ProposalNotFound
 from optirollup.codec.tx import Deposit, encode_tx
 from optirollup.dispute.responder import TRANSIENT
 from optirollup.hashing import keccak
@@ -243,6 +246,13 @@ class Follower:
         again = self.block(head.number)
         if again is None or again.hash != head.hash:
             return None
+        # The head was read after check_reorg: a reorg in between leaves the newest block read
+        # before off the head's chain, and the events read from it stale.
+        newest = self.trail.newest()
+        if newest is not None:
+            still = self.block(newest[0])
+            if still is None or still.hash != newest[1]:
+                return None
         added = chain.extend(events)
         self.trail.remember(head.number, head.hash)
         self.cursor = head.number + 1
@@ -329,11 +339,15 @@ class Follower:
 
     # -- single reads ---------------------------------------------------------------------------
 
-    def proposal_input(self, batch: ProposedBatch) -> bytes:
-        """Return the input of ``batch``'s proposal transaction.
+    def proposal_inputs(self, batch: ProposedBatch) -> list[bytes]:
+        """Return the inputs of the calls to ``Rollup.propose`` that ``batch``'s proposal made.
 
-        Raise :class:`BadCalldata` if the transaction is not a call to the Rollup (its data is
-        then hidden in an internal call, which the protocol does not allow).
+        A proposer that sends ``propose`` itself: its transaction's input. A contract proposer
+        (a multisig, an EIP-7702 account) calls it from inside its transaction, so the inputs
+        of its calls to the Rollup are found with ``debug_traceTransaction`` (``callTracer``).
+        Raise :class:`ProposalNotFound` if the node does not know the transaction (a node
+        behind the one that served the log: try again), :class:`BadCalldata` if its calls
+        cannot be read (no call traces on this endpoint).
         """
         tx_hash = "0x" + batch.tx_hash.hex()
 
@@ -345,16 +359,49 @@ class Follower:
 
         tx = self.rpc(f"read proposal of batch {batch.index}", get)
         if tx is None:
-            raise BadCalldata(f"{batch.describe()}: proposal {tx_hash} not found (a reorg?)")
+            raise ProposalNotFound(
+                f"{batch.describe()}: the node does not know its proposal {tx_hash} (yet)"
+            )
         to = tx.get("to")
-        if to is None or to_checksum_address(to) != to_checksum_address(self.rollup.address):
+        rollup = to_checksum_address(self.rollup.address)
+        if to is not None and to_checksum_address(to) == rollup:
+            return [bytes(tx["input"])]
+        reply = self.rpc(
+            f"trace proposal of batch {batch.index}",
+            lambda: self.w3.provider.make_request(
+                "debug_traceTransaction",  # type: ignore[arg-type]
+                [tx_hash, {"tracer": "callTracer"}],
+            ),
+        )
+        if "error" in reply or not isinstance(reply.get("result"), dict):
             raise BadCalldata(
                 f"{batch.describe()}: proposal {tx_hash} is a call to {to}, not to the Rollup "
-                f"{self.rollup.address}: its transactions cannot be read from its input"
+                f"{rollup}, so its transactions are in an internal call, and the endpoint's "
+                f"debug_traceTransaction (callTracer) that finds it failed "
+                f"({reply.get('error')}); use an RPC endpoint that serves call traces"
             )
-        return bytes(tx["input"])
+        return _propose_calls(reply["result"], rollup)
 
     def deposit_hash(self, index: int) -> bytes:
         """Return ``Vault.deposit_hashes(index)``."""
         fn = self.vault.functions.deposit_hashes(index)
         return bytes(self.rpc(f"read deposit {index}", fn.call))
+
+
+def _propose_calls(frame: dict[str, Any], rollup: str) -> list[bytes]:
+    """Return the inputs of the successful ``CALL`` s to ``rollup``'s ``propose`` in a
+    ``callTracer`` tree, in execution order."""
+    out: list[bytes] = []
+    to, data = frame.get("to"), str(frame.get("input", "0x"))
+    raw = bytes.fromhex(data.removeprefix("0x")) if len(data) % 2 == 0 else b""
+    if (
+        frame.get("type") == "CALL"
+        and "error" not in frame
+        and to is not None
+        and to_checksum_address(str(to)) == rollup
+        and raw[:4] == PROPOSE_SELECTOR
+    ):
+        out.append(raw)
+    for child in frame.get("calls") or []:
+        out += _propose_calls(child, rollup)
+    return out

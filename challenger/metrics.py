@@ -9,9 +9,11 @@ Shell layer. Names (all prefixed ``challenger_``):
 ``replay_seconds_total``               time spent re-executing them (rate = the two divided)
 ``l1_head_block``                      the latest L1 block seen
 ``l1_lag_blocks``                      L1 blocks not yet fully checked: the head minus the newest
-                                       block up to which every batch has a verdict
-``l1_lag_seconds``                     L1 time between the head and the oldest batch without a
-                                       verdict (0 when every batch has one)
+                                       block up to which every pending batch has a verdict
+``l1_lag_seconds``                     L1 time between the head and the oldest pending batch
+                                       without a verdict (not replayed yet, unreadable or
+                                       unverifiable: :func:`challenger.core.first_unjudged`);
+                                       0 when every one has one
 ``games{state}``                       own games by state: open, won, lost, void
 ``bonds_at_risk_wei``                  the challenger bond of every own game still open
 ``game_clock_seconds{game_id}``        own clock left in each open game (at the latest block)

@@ -29,12 +29,18 @@ from typing import Any
 
 import pytest
 from web3 import Web3
+from web3.exceptions import Web3RPCError
 
+from challenger.agent import Challenger
+from challenger.cli import load_config
+from challenger.core import GameRef, Verdict
+from challenger.errors import DeploymentMismatch
+from challenger.metrics import Metrics
 from optirollup.codec import eip712
 from optirollup.codec.batch import encode_tx_list
 from optirollup.devnet import Devnet, DevnetAccount, DevnetConfig, write_devnet_file
 from optirollup.dispute import ASSERTER, ListTrace, Status, Step, StepInputs, solve, step_inputs
-from optirollup.dispute.game import GameView
+from optirollup.dispute.game import GameView, Phase
 from optirollup.dispute.responder import Responder, read_game
 from optirollup.hashing import keccak
 from optirollup.l1.anvil import Anvil
@@ -165,6 +171,8 @@ class ScriptedProposer:
     """Whether it sends one-step proofs itself. Off: the step is left to the challenger (a liar
     never proves itself wrong; and when both sides send the step of the same turn, one of the
     two reverts)."""
+    via: str | None = None
+    """A forwarder contract that is the Rollup's proposer: proposals are its internal calls."""
 
     def __post_init__(self) -> None:
         oracle = eip712.address_of(self.net.devnet.config.oracle_key)
@@ -194,13 +202,12 @@ class ScriptedProposer:
 
     def propose_raw(self, prev: bytes, new: bytes, txs: list[bytes], batch_time: int) -> Posted:
         rollup = self.net.probe.rollup
-        fn = rollup.functions.propose(prev, new, batch_time, encode_tx_list(txs))
-        receipt = send(
-            self.net.w3,
-            self.net.proposer.local,
-            {"to": rollup.address, "data": fn._encode_transaction_data()},
-            "propose",
-        )
+        data = rollup.encode_abi("propose", [prev, new, batch_time, encode_tx_list(txs)])
+        if self.via is None:
+            tx: dict[str, Any] = {"to": rollup.address, "data": data}
+            receipt = send(self.net.w3, self.net.proposer.local, tx, "propose")
+        else:
+            receipt = forward(self.net, self.via, data)
         (event,) = self.net.probe.events(rollup, "BatchProposed", receipt)
         index, nonce = int(event["args"]["index"]), int(event["args"]["nonce"])
         ctx = BatchContext(batch_time, b"", [])
@@ -231,6 +238,26 @@ class ScriptedProposer:
                 actions = [a for a in actions if not isinstance(a, Step)]
             sent += len(self.responder.act_all(actions))
         return sent
+
+
+def deploy_forwarder(net: Net) -> str:
+    """Deploy a contract that calls ``calldata[:20]`` with ``calldata[20:]`` and its value.
+
+    Raw EVM: copy the inner call to memory, CALL the target, revert if it failed.
+    """
+    runtime = bytes.fromhex(
+        "600060006014360380601460003760003460003560601c5af160215760006000fd5b00"
+    )
+    init = bytes([0x60, len(runtime), 0x80, 0x60, 11, 0x60, 0x00, 0x39, 0x60, 0x00, 0xF3])
+    receipt = send(net.w3, net.w3.eth.accounts[0], {"data": "0x" + (init + runtime).hex()}, "fwd")
+    return str(receipt["contractAddress"])
+
+
+def forward(net: Net, via: str, data: str, value: int = 0) -> Any:
+    """Call the Rollup through the forwarder ``via`` (from a dev account)."""
+    inner = bytes.fromhex(net.probe.rollup.address[2:]) + bytes.fromhex(data.removeprefix("0x"))
+    tx = {"to": via, "data": "0x" + inner.hex(), "value": value}
+    return send(net.w3, net.w3.eth.accounts[0], tx, "forwarded call")  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- the challenger
@@ -352,6 +379,29 @@ def challenger(
         proc.stop()
 
 
+@contextmanager
+def in_process(net: Net, data_dir: Path) -> Iterator[Challenger]:
+    """A challenger in this process whose rounds the test runs (to place a race exactly)."""
+    ch = Challenger(load_config(net.file, data_dir=data_dir), metrics=Metrics())
+    try:
+        yield ch
+    finally:
+        ch.close()
+
+
+def rounds(
+    ch: Challenger, until: Callable[[], Any], desc: str, *, tick: Callable[[], Any] | None = None
+) -> Any:
+    """Run rounds of ``ch`` (and ``tick``) until ``until()`` is true; return it."""
+    for _ in range(30):
+        ch.tick()
+        if tick is not None:
+            tick()
+        if value := until():
+            return value
+    raise AssertionError(f"{desc}: not after 30 rounds")
+
+
 def resolved(net: Net, game_id: int) -> GameView | None:
     g = read_game(net.probe.game, game_id)
     return None if g.active else g
@@ -415,6 +465,8 @@ def test_an_honest_proposer_beats_a_dishonest_challenger_which_loses_its_bond(
         with challenger(net, tmp_path / "ch", "--dishonest-batch", str(good.index)) as ch:
             opened = ch.wait_event("game.opened", tick=honest.defend)
             assert opened["honest"] is False
+            (warning,) = ch.events("challenger.dishonest")  # the operator is told, loudly
+            assert warning["batch_index"] == good.index and warning["level"] == "warning"
             g = ch.wait_for(
                 lambda: resolved(net, opened["game_id"]), "the game to end", tick=honest.defend
             )
@@ -616,3 +668,109 @@ def test_many_batches_and_two_games_at_once_the_dispute_is_won_and_the_lie_is_lo
         assert [e["batch_index"] for e in ch.events("batch.replayed")] == [0, 1, 2, 3]
         assert [e["batch_index"] for e in ch.events("batch.skipped")] == [4, 5]
         assert [e["ok"] for e in ch.events("batch.checked")] == [True, True, True, False]
+
+
+# ----------------------------------------------------------- races and failures, round by round
+
+
+def test_an_open_decided_before_a_reorg_made_the_batch_right_is_not_sent(tmp_path: Path) -> None:
+    with devnet(tmp_path) as net:
+        p = ScriptedProposer(net)
+        txs = p.deposits(12)
+        snapshot, root = net.probe.snapshot(), p.root
+        bad = p.propose(txs, lie_at=5)
+        key = (bad.index, bad.nonce)
+        with in_process(net, tmp_path / "ch") as ch:
+            head = ch.follower.head()  # a round reads L1 and judges the batch wrong ...
+            ch.follower.scan(head, ch.chain)
+            w = ch._check()
+            assert w.by_key()[key].verdict is Verdict.WRONG
+            net.probe.revert(snapshot)  # ... a reorg puts the right batch there, same nonce ...
+            p.root = root
+            net.advance(1)
+            good = p.propose(txs)
+            assert (good.index, good.nonce) == key
+            ch._open(w, head)  # ... and the round's open must not dispute the right batch
+            assert net.game_count() == 0
+            rounds(ch, lambda: ch._checks[key].verdict is Verdict.OK, "the new batch checked")
+            ch.tick()
+        assert net.game_count() == 0
+
+
+def test_an_open_that_left_the_pool_unmined_does_not_keep_the_batch_from_its_game(
+    tmp_path: Path,
+) -> None:
+    with devnet(tmp_path) as net:
+        liar = ScriptedProposer(net)
+        bad = liar.propose(liar.deposits(3), lie_at=1)
+        with in_process(net, tmp_path / "ch") as ch:
+            ch._opening[(bad.index, bad.nonce)] = "0x" + "ab" * 32  # sent, then dropped
+            rounds(ch, lambda: net.game_count() == 1, "a game opened")
+        g = read_game(net.probe.game, 0)
+        assert (g.batch_index, g.batch_nonce, g.challenger) == (
+            bad.index,
+            bad.nonce,
+            net.challenger.address,
+        )
+
+
+def test_a_broken_game_or_failing_batch_checks_do_not_stop_the_other_games(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with devnet(tmp_path) as net:
+        liar = ScriptedProposer(net)
+        liar.propose(liar.deposits(20), lie_at=7)
+        with in_process(net, tmp_path / "ch") as ch:
+            rounds(ch, lambda: net.game_count() == 1, "a game opened")
+            liar.defend()
+            assert read_game(net.probe.game, 0).phase is Phase.CHOOSE
+            # another game of ours, played first, whose reads fail
+            ch.chain.view.games[-1] = GameRef(-1, 0, 0, ch.address, net.proposer.address, 0)
+            read = ch.responder.read
+
+            def flaky(game_id: int) -> GameView:
+                if game_id == -1:
+                    raise Web3RPCError("the node refuses this game's reads")
+                return read(game_id)
+
+            monkeypatch.setattr(ch.responder, "read", flaky)
+            ch.tick()
+            assert read_game(net.probe.game, 0).phase is Phase.BISECT  # it chose all the same
+            liar.defend()
+
+            def broken() -> None:
+                raise RuntimeError("the batch checks failed")
+
+            monkeypatch.setattr(ch, "_check", broken)
+            with pytest.raises(RuntimeError, match="batch checks failed"):
+                ch.tick()  # the round fails (so the loop backs off) ...
+            assert read_game(net.probe.game, 0).phase is not Phase.CHOOSE  # ... after playing
+
+
+def test_a_deployment_file_that_mixes_two_deployments_is_refused(tmp_path: Path) -> None:
+    with devnet(tmp_path) as net:
+        data = json.loads(net.file.read_text())
+        data["vault"] = data["token"]  # a contract, but not this Rollup's Vault
+        mixed = tmp_path / "mixed.json"
+        mixed.write_text(json.dumps(data))
+        with pytest.raises(DeploymentMismatch, match=r"Rollup.VAULT\(\) is"):
+            Challenger(load_config(mixed, data_dir=tmp_path / "ch"))
+    assert not (tmp_path / "ch").exists()
+
+
+def test_a_wrong_batch_proposed_by_a_contract_is_read_from_its_internal_call_and_lost(
+    tmp_path: Path,
+) -> None:
+    with devnet(tmp_path) as net:
+        fwd = deploy_forwarder(net)
+        rollup = net.probe.rollup
+        owner = net.w3.eth.accounts[0]
+        tx = {"to": rollup.address, "data": rollup.encode_abi("set_proposer", [fwd])}
+        send(net.w3, owner, tx, "set_proposer")  # type: ignore[arg-type]
+        forward(net, fwd, rollup.encode_abi("stake", []), value=net.stake)
+        liar = ScriptedProposer(net, via=fwd)
+        bad = liar.propose(liar.deposits(1), lie_at=0)
+        with in_process(net, tmp_path / "ch") as ch:
+            g = rounds(ch, lambda: net.game_count() == 1 and resolved(net, 0), "the game won")
+        assert g.status is Status.CHALLENGER_WON and g.challenger == net.challenger.address
+        assert net.batch_count() == bad.index

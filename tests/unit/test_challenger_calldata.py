@@ -15,6 +15,7 @@ from challenger.calldata import (
     batch_transactions,
     decode_propose,
     encode_propose,
+    transactions_in,
 )
 from challenger.core import ProposedBatch
 from challenger.errors import BadCalldata
@@ -66,6 +67,16 @@ def test_the_decoder_reads_what_web3_encodes_and_encodes_it_back(n: int) -> None
 
 def test_a_proposal_gives_back_exactly_its_batchs_transactions() -> None:
     assert batch_transactions(GOOD, event(TXS)) == TXS
+
+
+def test_a_batch_proposed_by_a_contract_is_read_from_the_inner_call_that_is_its_proposal() -> None:
+    other = web3_input(NEW, PREV, 1_234, encode_tx_list(TXS[:2]))  # another proposal, same tx
+    calls = [b"\x12\x34", other, GOOD, GOOD]  # e.g. a multisig's frames, then Rollup.propose
+    assert transactions_in(calls, event(TXS)) == TXS
+    with pytest.raises(BadCalldata, match="none of 2 calls.*not this batch's proposal"):
+        transactions_in(calls[:2], event(TXS))
+    with pytest.raises(BadCalldata, match="no call"):
+        transactions_in([], event(TXS))
 
 
 def splice(data: bytes, at: int, new: bytes) -> bytes:

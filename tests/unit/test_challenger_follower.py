@@ -1,12 +1,16 @@
-"""The follower's bookkeeping without a chain: reorg rollbacks and log ranges a node refuses."""
+"""The follower without a chain: reorg rollbacks, log ranges a node refuses, proposal inputs."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from web3 import Web3
-from web3.exceptions import Web3RPCError
+from web3.exceptions import TransactionNotFound, Web3RPCError
 
+from challenger.calldata import PROPOSE_SELECTOR
 from challenger.core import BatchProposed, ChainLog, ProposedBatch
+from challenger.errors import BadCalldata, ProposalNotFound
 from challenger.follower import BlockRef, Follower, Rpc
 from optirollup.hashing import keccak
 from optirollup.l1.deploy import bind
@@ -95,3 +99,95 @@ def test_a_log_range_the_node_refuses_is_read_in_halves() -> None:
     f._logs = never  # type: ignore[method-assign,assignment]
     with pytest.raises(Web3RPCError):
         f._logs_split(0, 3)
+
+
+def test_a_reorg_between_the_reorg_check_and_the_head_read_is_not_taken_for_the_new_chain() -> None:
+    f, old, log = follower(), Chain(b"a", 20), ChainLog()
+    f.trail.remember(20, old.hashes[20])
+    log.extend([proposal(0, 19)])
+    f.cursor = 21
+    f.block = old.block  # type: ignore[method-assign]
+    assert f.check_reorg(log) is None
+    new = Chain(b"b", 28)  # then blocks 18.. are replaced, before the head is read
+    new.hashes.update({h: old.hashes[h] for h in range(18)})
+    f.block = new.block  # type: ignore[method-assign]
+    f._logs = lambda lo, hi: []  # type: ignore[method-assign,assignment]
+    assert f.scan(new.block("latest"), log) is None  # type: ignore[arg-type]
+    assert f.trail.newest() == (20, old.hashes[20]) and f.cursor == 21
+    reorg = f.check_reorg(log)  # so the next round undoes it
+    assert reorg is not None and list(log.view.batches) == []
+
+
+class FakeEth:
+    def __init__(self, tx: dict[str, object] | None) -> None:
+        self.tx = tx
+
+    def get_transaction(self, tx_hash: str) -> dict[str, object]:
+        if self.tx is None:
+            raise TransactionNotFound(tx_hash)
+        return self.tx
+
+
+class FakeProvider:
+    def __init__(self, reply: dict[str, object]) -> None:
+        self.reply = reply
+        self.asked: list[tuple[str, object]] = []
+
+    def make_request(self, method: str, params: object) -> dict[str, object]:
+        self.asked.append((method, params))
+        return self.reply
+
+
+def with_node(f: Follower, tx: dict[str, object] | None, trace: dict[str, object]) -> FakeProvider:
+    provider = FakeProvider(trace)
+    f.w3 = SimpleNamespace(eth=FakeEth(tx), provider=provider)  # type: ignore[assignment]
+    return provider
+
+
+ROLLUP = "0x" + "01" * 20
+FORWARDER = "0x" + "0f" * 20
+
+
+def test_a_proposal_the_node_does_not_know_yet_is_retried_not_called_unreadable() -> None:
+    f = follower()
+    with_node(f, None, {})
+    with pytest.raises(ProposalNotFound) as err:
+        f.proposal_inputs(proposal(0, 8).batch)
+    assert not isinstance(err.value, BadCalldata)
+
+
+def test_a_direct_proposal_is_read_from_its_input() -> None:
+    f = follower()
+    provider = with_node(f, {"to": ROLLUP, "input": b"\x01\x02"}, {})
+    assert f.proposal_inputs(proposal(0, 8).batch) == [b"\x01\x02"]
+    assert provider.asked == []
+
+
+def test_a_proposal_made_by_a_contract_is_read_from_the_calls_it_made_to_the_rollup() -> None:
+    f = follower()
+    sel = "0x" + PROPOSE_SELECTOR.hex()
+    tree = {
+        "type": "CALL", "to": FORWARDER, "input": "0x0badcafe",
+        "calls": [
+            {"type": "STATICCALL", "to": ROLLUP, "input": sel + "01"},  # a read
+            {"type": "CALL", "to": ROLLUP, "input": sel + "02", "error": "execution reverted"},
+            {"type": "CALL", "to": "0x" + "22" * 20, "input": sel + "03",
+             "calls": [{"type": "CALL", "to": ROLLUP.upper().replace("0X", "0x"),
+                        "input": sel + "04"}]},
+            {"type": "CALL", "to": ROLLUP, "input": "0xd0e30db0"},  # stake(), not propose
+        ],
+    }  # fmt: skip
+    provider = with_node(f, {"to": FORWARDER, "input": b"\x0b"}, {"result": tree})
+    assert f.proposal_inputs(proposal(0, 8).batch) == [PROPOSE_SELECTOR + b"\x04"]
+    ((method, params),) = provider.asked
+    assert method == "debug_traceTransaction" and params == [
+        "0x" + proposal(0, 8).batch.tx_hash.hex(),
+        {"tracer": "callTracer"},
+    ]
+
+
+def test_a_contract_proposal_on_a_node_without_call_traces_is_unreadable_with_a_hint() -> None:
+    f = follower()
+    with_node(f, {"to": FORWARDER, "input": b""}, {"error": {"code": -32601, "message": "nope"}})
+    with pytest.raises(BadCalldata, match="debug_traceTransaction"):
+        f.proposal_inputs(proposal(0, 8).batch)
