@@ -22,7 +22,8 @@ same address for every k and one signed workload and one honest trace serve ever
    ``bench/node_throughput.py`` prints them.
 2. **Whole games.** One deployment per k (``DisputeGame``'s arity, 2..16: ``docs/l1.md``). The
    proposer posts the disputed batch with a trace right up to ``R_d`` and wrong after it
-   (:func:`optirollup.l1.gasprobe.lie_after`); the challenger opens a game and both sides are
+   (:func:`optirollup.l1.gasprobe.lie_after`); the challenger opens a game (an
+   :class:`~optirollup.dispute.Open` committed to the batch's hash) and both sides are
    played by the shared dispute library only: :func:`optirollup.dispute.solve` over each side's
    trace, a :class:`~optirollup.dispute.responder.Responder` per side (anvil's unlocked dev
    accounts), the challenger's steps from :func:`optirollup.dispute.step_inputs` over its
@@ -75,6 +76,7 @@ from optirollup.dispute import (
     CHALLENGER,
     GameView,
     ListTrace,
+    Open,
     Role,
     Status,
     StepInputs,
@@ -430,8 +432,15 @@ def play(stack: Stack, chain: Chain, honest: Honest, n: int, d: int, where: str)
         (CHALLENGER, ListTrace(truth), Responder(probe.game, chain.challenger, steps)),
     ]
     hashes: list[tuple[str, Role, str]] = []
+    challenger = sides[1][2]
+    bond = probe.dep.params.challenger_bond
     t0 = time.perf_counter()
-    game_id, r_open = probe.open_game(index, chain.challenger)
+    opened = challenger.act(Open(index, probe.batch_hash(index), bond))
+    r_open = None if opened is None else challenger.receipt(opened)
+    if r_open is None or r_open["status"] != 1:
+        raise AssertionError(f"k={stack.k} n={n} d={d}: the open {opened} failed")
+    (ev,) = probe.events(probe.game, "GameOpened", r_open)
+    game_id = int(ev["args"]["game_id"])
     seconds = 0.0
     for _tick in range(4 * max_moves(n, stack.k)):
         moved = False

@@ -21,13 +21,16 @@ Shell layer. One :class:`Challenger` owns a web3 connection, its LevelDB
    own store (:func:`~optirollup.dispute.witness.step_inputs`). Over games are claimed (bond and
    half of the slashed stake when won, the bond back when void) and then left alone;
 4. updates the metrics (:mod:`challenger.metrics`);
-5. opens the games :func:`challenger.core.plan_opens` asks for, paying the challenger bond.
-   An ``open`` is sent only while none of its own transactions is pending and only if the
-   Rollup still holds, at that index, the very batch judged wrong
-   (:func:`challenger.core.held`: ``DisputeGame.open`` takes an index, not a nonce). The batch
-   is remembered as "opening" until its ``GameOpened`` log is read, or until that transaction
-   is found reverted or gone from the pool, so a batch never gets two games from one
-   challenger, across restarts too.
+5. opens the games :func:`challenger.core.plan_opens` asks for, paying the challenger bond:
+   an :class:`~optirollup.dispute.solver.Open` the responder sends like any move, committed
+   to the hash of the very batch judged wrong (``DisputeGame.open(index, batch_hash)`` reverts
+   ``"dispute: batch changed"`` if the index holds another batch by the block it runs in, so
+   the bond is never staked on a batch this challenger did not judge). An ``open`` is sent
+   only while none of its own transactions is pending, and only if the Rollup still holds that
+   batch at that index (:func:`challenger.core.held`: this only spares the gas of an ``open``
+   bound to revert). The batch is remembered as "opening" until its ``GameOpened`` log is
+   read, or until that transaction is found reverted or gone from the pool, so a batch never
+   gets two games from one challenger, across restarts too.
 
 Nothing but traces, trie nodes and a few flags is kept across restarts: the games, the batches
 and the deposit queue are read from L1 again, so a challenger killed mid-game resumes every game
@@ -64,12 +67,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 from web3 import Web3
-from web3.exceptions import (
-    ContractLogicError,
-    TimeExhausted,
-    TransactionNotFound,
-    Web3RPCError,
-)
+from web3.exceptions import ContractLogicError, Web3RPCError
 from web3.logs import DISCARD
 
 from challenger.calldata import transactions_in
@@ -104,8 +102,9 @@ from challenger.metrics import Metrics
 from challenger.store import TraceStore
 from optirollup.codec import eip712
 from optirollup.dispute.game import CHALLENGER, GameView, Status
-from optirollup.dispute.responder import NoSuchGame, Responder
+from optirollup.dispute.responder import NoSuchGame, Responder, ResponderError
 from optirollup.dispute.solver import Action, Claim, ListTrace, Step, solve
+from optirollup.dispute.solver import Open as OpenGame
 from optirollup.dispute.witness import StepInputs, step_inputs
 from optirollup.hashing import keccak
 from optirollup.l1.deploy import Deployment, bind
@@ -674,7 +673,7 @@ class Challenger:
         for key, tx_hash in list(self._opening.items()):
             if key in ours:
                 del self._opening[key]
-            elif not self._still_opening(tx_hash):
+            elif not self.responder.still_counts(tx_hash):
                 del self._opening[key]
                 log.warning("game.open_dropped", batch_index=key[0], nonce=key[1],
                             tx_hash=tx_hash, hint="opened again if still due")  # fmt: skip
@@ -690,7 +689,7 @@ class Challenger:
         for d in decisions:
             b = d.batch
             if isinstance(d, Open):
-                self._send_open(d)
+                self._send_open(d, len(ours.get(b.key, ())))
             elif isinstance(d, TooLate):
                 mark = ("late", b.key, b.new_root)
                 if mark not in self._reported:
@@ -714,33 +713,12 @@ class Challenger:
                         hint="a wrong batch is final: L1's state is not the STF's",
                     )
 
-    def _still_opening(self, tx_hash: str) -> bool:
-        """Tell whether an ``open`` we sent is pending or mined (its GameOpened is coming).
+    def _send_open(self, d: Open, games: int) -> None:
+        """Open a game on ``d.batch`` through the responder, committed to the batch judged.
 
-        False once it reverted or left the pool unmined (a node restart, a replaced nonce):
-        else that batch would never get a game from us.
+        ``games`` is how many games of ours that batch has had (a new ``open`` after a lost
+        game is a new turn for the responder, not a repeat of the first).
         """
-        eth = self.w3.eth
-
-        def status() -> int | None:
-            try:
-                return int(eth.get_transaction_receipt(tx_hash)["status"])  # type: ignore[arg-type]
-            except TransactionNotFound:
-                return None
-
-        def known() -> bool:
-            try:
-                eth.get_transaction(tx_hash)  # type: ignore[arg-type]
-            except TransactionNotFound:
-                return False
-            return True
-
-        mined = self.rpc("read open receipt", status)
-        if mined is not None:
-            return mined == 1
-        return bool(self.rpc("read open", known))
-
-    def _send_open(self, d: Open) -> None:
         b = d.batch
         fields: dict[str, Any] = {"batch_index": b.index, "nonce": b.nonce, "honest": d.honest}
         if self.config.dry_run:
@@ -758,8 +736,9 @@ class Challenger:
             self._once(("waiting", b.key, latest), "game.open_waiting", **fields,
                        reason="a transaction of ours is pending")  # fmt: skip
             return
-        # DisputeGame.open names an index only: make sure it still holds the batch judged (not
-        # deleted and re-posted, not replaced by a reorg), or the bond goes to a right batch.
+        # The open commits to the batch judged (its hash): a batch replaced at that index by the
+        # time it is mined makes it revert ("dispute: batch changed"), so the bond is never lost
+        # on a batch we did not judge. Reading the batch first only spares a doomed open's gas.
         try:
             record = self.rpc("read batch", self.rollup.functions.batch(b.index).call)
         except (ContractLogicError, Web3RPCError) as err:
@@ -768,46 +747,22 @@ class Challenger:
             self._once(("replaced", b.key, b.new_root), "game.open_skipped", **fields,
                        reason="the Rollup no longer holds this batch at that index")  # fmt: skip
             return
-        fn = self.game.functions.open(b.index)
-        tx: dict[str, Any] = {
-            "from": me,
-            "to": self.game.address,
-            "value": self.bond,
-            "data": fn._encode_transaction_data(),
-        }
+        action = OpenGame(b.index, b.batch_hash, self.bond, prior_games=games)
         try:
-            gas = int(self.rpc("estimate open", lambda: self.w3.eth.estimate_gas(tx)))  # type: ignore[arg-type]
-        except (ContractLogicError, Web3RPCError) as err:
-            self._once(("skipped", b.key, str(err)), "game.open_skipped", **fields,
-                       reason=f"the contract rejects it: {err}")  # fmt: skip
+            tx_hash = self.responder.act(action)
+        except ResponderError as err:
+            log.error("game.open_failed", **fields, err=str(err))
             return
-        base = int(self.rpc("read base fee", lambda: self.w3.eth.get_block("latest"))
-                   .get("baseFeePerGas", 0))  # fmt: skip
-        tip = int(self.rpc("read priority fee", lambda: self.w3.eth.max_priority_fee))
-        tx.update(gas=gas * 5 // 4, nonce=latest, chainId=self.config.deployment.chain_id,
-                  maxPriorityFeePerGas=tip, maxFeePerGas=2 * base + tip)  # fmt: skip
-        raw = bytes(self.account.sign_transaction(tx).raw_transaction)
-        tx_hash = "0x" + keccak(raw).hex()
+        if tx_hash is None:  # the responder logged why (game.move_skipped)
+            self._once(("skipped", b.key, b.new_root, games), "game.open_skipped", **fields,
+                       reason="the contract rejects it, or it was sent already")  # fmt: skip
+            return
         self._opening[b.key] = tx_hash
-        try:
-            self.rpc("send open", lambda: self.w3.eth.send_raw_transaction(raw))
-        except Web3RPCError as err:
-            del self._opening[b.key]
-            log.error("game.open_failed", **fields, tx_hash=tx_hash, err=str(err))
-            return
-        try:
-            receipt = self.rpc(
-                "wait for open",
-                lambda: self.w3.eth.wait_for_transaction_receipt(
-                    tx_hash,  # type: ignore[arg-type]
-                    timeout=self.config.receipt_timeout,
-                    poll_latency=0.1,
-                ),
-            )
-        except TimeExhausted:
+        self.metrics.moves.labels("open").inc()
+        receipt = self.responder.receipt(tx_hash)
+        if receipt is None:
             log.warning("game.open_pending", **fields, tx_hash=tx_hash)
             return
-        self.metrics.moves.labels("open").inc()
         if receipt["status"] != 1:
             del self._opening[b.key]
             log.error("game.open_failed", **fields, tx_hash=tx_hash, reason="reverted")

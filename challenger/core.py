@@ -32,8 +32,11 @@ reuses a stale trace.
 **What it does next.** :func:`plan_opens` decides which games to open: one per wrong batch
 still inside its challenge window, unless the challenger already has an active game (or an
 opening transaction in flight) on that ``(index, nonce)``, or one that won or went void (the
-batch is gone). :func:`held` is the last check before an ``open`` is sent: the Rollup still
-holds that very batch at its index. Another challenger's game on the same
+batch is gone). Each ``open`` commits to the batch judged (:attr:`ProposedBatch.batch_hash`,
+checked by ``DisputeGame.open``), so a batch replaced at that index between the judgement and
+the ``open``'s block makes the ``open`` revert instead of disputing a right batch;
+:func:`held` is the shell's last check before sending one, so that no gas is spent on an
+``open`` bound to revert. Another challenger's game on the same
 batch changes nothing: games are 1-vs-1, and an honest one must not rely on a stranger. With
 ``dishonest_batch`` (tests and demos only) it also opens one game on that batch when it is
 *right*, and :func:`plays_lying` tells the shell to play a lying trace there (right up to the
@@ -47,7 +50,7 @@ import enum
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from optirollup.dispute.game import Status
+from optirollup.dispute.game import Status, batch_hash
 from optirollup.hashing import keccak
 
 __all__ = [
@@ -110,6 +113,17 @@ class ProposedBatch:
     def key(self) -> tuple[int, int]:
         """Return ``(index, nonce)``: what identifies this batch on L1 for ever."""
         return (self.index, self.nonce)
+
+    @property
+    def record(self) -> tuple[bytes, bytes, bytes, int, int, int, int, int]:
+        """Return the ``Rollup.batch(index)`` record of this batch (its fields, in order)."""
+        return (self.prev_root, self.new_root, self.tx_root, self.tx_count, self.batch_time,
+                self.proposed_at, self.deposit_count, self.nonce)  # fmt: skip
+
+    @property
+    def batch_hash(self) -> bytes:
+        """Return the hash ``DisputeGame.open`` takes to dispute exactly this batch."""
+        return batch_hash(self.record)
 
     def describe(self) -> str:
         """Return a short name for logs and errors."""
@@ -537,20 +551,13 @@ def plan_opens(
 def held(batch: ProposedBatch, record: Sequence[object]) -> bool:
     """Tell whether ``record`` (``Rollup.batch(batch.index)``'s fields, in order) is ``batch``.
 
-    ``DisputeGame.open`` takes only an index, so the shell checks this just before it sends an
-    ``open``: a batch deleted and re-posted at that index (another nonce), or replaced by a
-    reorg (maybe the same nonce, other roots), is not the batch that was judged wrong.
+    The shell checks this just before it sends an ``open``: a batch deleted and re-posted at
+    that index (another nonce), or replaced by a reorg (maybe the same nonce, other roots), is
+    not the batch that was judged wrong. ``DisputeGame.open`` checks the same with
+    :attr:`ProposedBatch.batch_hash` at the block it runs in; this check only saves the gas of
+    an ``open`` that would revert.
     """
-    return tuple(record) == (
-        batch.prev_root,
-        batch.new_root,
-        batch.tx_root,
-        batch.tx_count,
-        batch.batch_time,
-        batch.proposed_at,
-        batch.deposit_count,
-        batch.nonce,
-    )
+    return tuple(record) == batch.record
 
 
 def first_unjudged(checks: Iterable[Check], final_count: int) -> ProposedBatch | None:

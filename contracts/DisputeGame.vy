@@ -239,12 +239,21 @@ def freeze():
 
 @external
 @payable
-def open(batch_index: uint256) -> uint256:
+def open(batch_index: uint256, batch_hash: bytes32) -> uint256:
     """
     @notice Open a game against pending batch `batch_index`, paying exactly
             CHALLENGER_BOND. The caller is the challenger, the proposer the
             asserter.
+    @dev `batch_hash` commits the challenger to the very batch it judged: a
+         batch deleted and re-proposed at that index, or replaced by an L1
+         reorg (even with the same nonce), between the challenger's read and
+         this call reverts "dispute: batch changed" instead of disputing a
+         batch the challenger never judged. Checks in order: "dispute: wrong
+         bond", "dispute: no batch", "dispute: batch changed", "dispute:
+         window closed".
     @param batch_index A pending batch whose challenge window is open.
+    @param batch_hash keccak256(abi_encode(Rollup.batch(batch_index))): all
+           eight fields of the record, nonce and proposed_at included.
     @return The game id.
     """
     assert msg.value == CHALLENGER_BOND, "dispute: wrong bond"
@@ -255,6 +264,7 @@ def open(batch_index: uint256) -> uint256:
         and batch_index < staticcall Rollup(ROLLUP).batch_count()
     ), "dispute: no batch"
     b: Batch = staticcall Rollup(ROLLUP).batch(batch_index)
+    assert keccak256(abi_encode(b)) == batch_hash, "dispute: batch changed"
     assert block.timestamp < convert(b.proposed_at, uint256) + staticcall Rollup(ROLLUP).CHALLENGE_WINDOW(), "dispute: window closed"
     asserter: address = staticcall Rollup(ROLLUP).proposer()
 

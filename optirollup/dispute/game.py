@@ -15,24 +15,35 @@ those of ``docs/l1.md`` ("DisputeGame") and ``contracts/DisputeGame.vy``:
 * chess clocks: the side to move is the asserter in BISECT and the challenger in CHOOSE and
   STEP; it may move while ``now - last_move_at <= its clock`` and loses by ``timeout`` once that
   is exceeded (strictly), so at every second exactly one of the two works.
+
+:func:`batch_hash` is the commitment ``DisputeGame.open(batch_index, batch_hash)`` checks: the
+keccak of the ABI encoding of ``Rollup.batch(batch_index)``, so a challenger disputes exactly the
+batch it judged, never one that replaced it at that index.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from eth_abi.abi import encode as abi_encode
+
 from optirollup.dispute.witness import DisputeError
+from optirollup.hashing import keccak
 
 __all__ = [
     "ASSERTER",
+    "BATCH_FIELDS",
     "CHALLENGER",
     "MAX_K",
+    "BadBatchRecord",
     "BadGameView",
     "GameView",
     "Phase",
     "Role",
     "Status",
+    "batch_hash",
     "interval_key",
     "max_moves",
     "split_points",
@@ -44,6 +55,48 @@ MAX_K = 16
 
 class BadGameView(DisputeError):
     """A game snapshot that breaks the contract's invariants (a misread, or the wrong ABI)."""
+
+
+class BadBatchRecord(DisputeError):
+    """A batch record that is not ``Rollup.Batch``'s eight fields with their ABI types."""
+
+
+BATCH_FIELDS: tuple[str, ...] = (
+    "prev_root", "new_root", "tx_root", "tx_count", "batch_time", "proposed_at",
+    "deposit_count", "nonce",
+)  # fmt: skip
+"""The fields of ``Rollup.Batch`` in their order (that of the ``Rollup.batch(i)`` tuple)."""
+
+_BATCH_TYPES = ("bytes32", "bytes32", "bytes32", "uint32", "uint64", "uint64", "uint64", "uint64")
+
+
+def batch_hash(fields: Sequence[object]) -> bytes:
+    """Return ``keccak256(abi_encode(Batch))`` of a ``Rollup.batch(i)`` record.
+
+    ``fields`` are the eight values of :data:`BATCH_FIELDS`, in that order (the tuple web3
+    returns for ``Rollup.batch(i)``). ``DisputeGame.open(i, batch_hash)`` reverts
+    ``"dispute: batch changed"`` unless this equals the hash of the batch then at ``i``. Raise
+    :class:`BadBatchRecord` for a wrong number of fields, a root that is not 32 bytes or an
+    integer out of its type's range.
+    """
+    values = tuple(fields)
+    if len(values) != len(BATCH_FIELDS):
+        raise BadBatchRecord(
+            f"a batch record has {len(BATCH_FIELDS)} fields ({', '.join(BATCH_FIELDS)}), got "
+            f"{len(values)}; pass the tuple Rollup.batch(i) returns"
+        )
+    for name, kind, value in zip(BATCH_FIELDS, _BATCH_TYPES, values, strict=True):
+        if kind == "bytes32":
+            ok = isinstance(value, bytes) and len(value) == 32
+        else:
+            bits = int(kind.removeprefix("uint"))
+            ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**bits
+        if not ok:
+            raise BadBatchRecord(
+                f"batch field {name} = {value!r} is not a {kind}; pass the tuple "
+                "Rollup.batch(i) returns"
+            )
+    return keccak(abi_encode(_BATCH_TYPES, values))
 
 
 class Phase(enum.IntEnum):

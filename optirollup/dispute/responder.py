@@ -17,6 +17,11 @@ responder:
 * The arguments of a step come from a :class:`StepSource` the caller passes (the defender's and
   the challenger's are backed by their own trie stores and batch data, through
   :func:`optirollup.dispute.witness.step_inputs`).
+* An :class:`~optirollup.dispute.solver.Open` is not checked against a game (there is none
+  yet): it carries the bond it pays and the hash of the batch judged, which the contract checks
+  (``"dispute: batch changed"``, caught by the gas estimate), and its turn is
+  ``("open", batch_index, batch_hash, prior_games)``. The caller learns how it ended from
+  :meth:`Responder.receipt` and :meth:`Responder.still_counts`.
 
 RPC failures (connection refused or reset, timeouts) are retried with exponential backoff a
 bounded number of times, then raise :class:`ResponderError`. A move the contract would reject
@@ -52,6 +57,7 @@ from optirollup.dispute.solver import (
     Choose,
     Claim,
     CloseVoid,
+    Open,
     Step,
     Timeout,
     stale,
@@ -225,6 +231,9 @@ class Responder:
                 self._skip(action, None, "nothing to claim")
                 return None
             return self._send(action, None, ("claim", credit))
+        if isinstance(action, Open):
+            key = ("open", action.batch_index, action.batch_hash, action.prior_games)
+            return self._send(action, None, key)
         game = self.read(action.game_id)
         reason = stale(action, game, game.l1_time, self.address)
         if reason is not None:
@@ -234,11 +243,13 @@ class Responder:
 
     def _send(self, action: Action, game: GameView | None, key: tuple[Any, ...]) -> str | None:
         prior = self._sent.get(key)
-        if prior is not None and self._still_counts(prior):
+        if prior is not None and self.still_counts(prior):
             self._skip(action, game, "already sent", tx_hash=prior)
             return None
         data = self._calldata(action, game)
         tx: dict[str, Any] = {"from": self.address, "to": self._game.address, "data": data}
+        if isinstance(action, Open):
+            tx["value"] = action.bond
         try:
             estimate = self._call(f"estimate {action.name}", lambda: self._w3.eth.estimate_gas(tx))  # type: ignore[arg-type]
         except ContractLogicError as err:
@@ -284,6 +295,9 @@ class Responder:
             return str(fns.timeout(action.game_id)._encode_transaction_data())
         if isinstance(action, CloseVoid):
             return str(fns.close_void(action.game_id)._encode_transaction_data())
+        if isinstance(action, Open):
+            fn = fns.open(action.batch_index, action.batch_hash)
+            return str(fn._encode_transaction_data())
         return str(fns.claim()._encode_transaction_data())
 
     def _step_inputs(self, game: GameView, tx_index: int) -> StepInputs:
@@ -345,14 +359,23 @@ class Responder:
             return False
         return True
 
-    def _still_counts(self, tx_hash: str) -> bool:
-        """Tell whether ``tx_hash`` is pending or succeeded (then its turn is taken)."""
+    def receipt(self, tx_hash: str) -> TxReceipt | None:
+        """Return the receipt of ``tx_hash`` (retrying RPC errors), or None if not mined."""
         try:
-            receipt = self._call(
+            return self._call(
                 "read receipt",
                 lambda: self._w3.eth.get_transaction_receipt(tx_hash),  # type: ignore[arg-type]
             )
         except TransactionNotFound:
+            return None
+
+    def still_counts(self, tx_hash: str) -> bool:
+        """Tell whether ``tx_hash`` is pending or succeeded (then its turn is taken).
+
+        False once it reverted or left the pool unmined (a node restart, a replaced nonce).
+        """
+        receipt = self.receipt(tx_hash)
+        if receipt is None:
             return self._known(tx_hash)  # pending, or dropped from the pool
         return bool(receipt["status"] == 1)
 
@@ -386,4 +409,6 @@ def _fields(action: Action, game: GameView | None) -> dict[str, Any]:
         out["l1_block"] = game.l1_block
     if isinstance(action, Step):
         out["tx_index"] = action.tx_index
+    if isinstance(action, Open):
+        out["batch_index"] = action.batch_index
     return out

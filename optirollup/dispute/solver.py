@@ -29,6 +29,11 @@ STEP        the step, if its trace says the step keeps       the step, if its tr
 * Once the game is over the winner claims (the responder claims only a non-zero credit); a
   game whose batch is gone is void and its challenger closes it (``close_void``) and claims
   the refunded bond.
+
+:class:`Open` is the one action :func:`solve` never returns: whether a batch deserves a game is
+the challenger's verdict (``challenger.core.plan_opens``), not a move in a game. It is an action
+all the same so that the responder sends it like every other transaction (once, signed with a
+pinned nonce, its turn remembered).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ __all__ = [
     "Claim",
     "CloseVoid",
     "ListTrace",
+    "Open",
     "Step",
     "Timeout",
     "TraceOutOfRange",
@@ -155,7 +161,31 @@ class Claim:
     name: ClassVar[str] = "claim"
 
 
-Action = Bisect | Choose | Step | Timeout | CloseVoid | Claim
+@dataclass(frozen=True, slots=True)
+class Open:
+    """Open a game on batch ``batch_index``, paying ``bond`` wei (the challenger bond).
+
+    ``batch_hash`` (:func:`optirollup.dispute.game.batch_hash` of the record judged) commits
+    the game to that very batch: the contract reverts ``"dispute: batch changed"`` if another
+    batch holds the index by then. ``prior_games`` counts the sender's earlier games on that
+    batch: a new game after a lost one is a new turn, not a repeat of the first ``open``.
+    """
+
+    batch_index: int
+    batch_hash: bytes
+    bond: int
+    prior_games: int = 0
+    name: ClassVar[str] = "open"
+
+    def __post_init__(self) -> None:
+        if min(self.batch_index, self.bond, self.prior_games) < 0 or len(self.batch_hash) != 32:
+            raise ValueError(
+                f"open of batch {self.batch_index} (bond {self.bond}, {self.prior_games} prior "
+                f"games, a {len(self.batch_hash)}-byte hash): want counts ≥ 0 and a 32-byte hash"
+            )
+
+
+Action = Bisect | Choose | Step | Timeout | CloseVoid | Claim | Open
 """One move; :mod:`optirollup.dispute.responder` turns it into a transaction."""
 
 
@@ -215,10 +245,11 @@ def stale(action: Action, game: GameView, now: int, sender: str | None = None) -
     The responder calls it on a fresh read just before sending, so a move computed from an
     older snapshot (the game moved on, another player already sent it, a clock ran out) is not
     sent. ``sender``, if given, must be the side whose move it is (any address may send
-    ``step``, ``timeout`` and ``close_void``). :class:`Claim` depends on the sender's credit,
-    not on the game: always None here.
+    ``step``, ``timeout`` and ``close_void``). :class:`Claim` depends on the sender's credit
+    and :class:`Open` on the batch (the contract checks its hash), not on a game: always None
+    here.
     """
-    if isinstance(action, Claim):
+    if isinstance(action, Claim | Open):
         return None
     if action.game_id != game.game_id:
         return f"the action is for game {action.game_id}, not {game.game_id}"

@@ -30,7 +30,7 @@ from web3.contract import Contract
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from optirollup.dispute.game import Phase, split_points
+from optirollup.dispute.game import Phase, batch_hash, split_points
 from optirollup.dispute.solver import ListTrace, first_disputed
 from optirollup.hashing import keccak
 from optirollup.l1 import L1Error
@@ -289,10 +289,17 @@ class Probe:
         values = self.game.functions.games(game_id).call()
         return dict(zip(_GAME_FIELDS, values, strict=True))
 
+    def batch_hash(self, batch_index: int) -> bytes:
+        """Return the hash ``DisputeGame.open`` takes for the batch now at ``batch_index``."""
+        return batch_hash(self.rollup.functions.batch(batch_index).call())
+
     def open_game(self, batch_index: int, challenger: str) -> tuple[int, TxReceipt]:
-        """Open a game on ``batch_index`` paying the challenger bond; return its id and receipt."""
+        """Open a game on the batch now at ``batch_index`` paying the challenger bond.
+
+        Return the game's id and the receipt.
+        """
         receipt = self.send(
-            self.game.functions.open(batch_index),
+            self.game.functions.open(batch_index, self.batch_hash(batch_index)),
             challenger,
             value=self.dep.params.challenger_bond,
         )

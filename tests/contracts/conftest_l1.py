@@ -44,6 +44,7 @@ from optirollup.codec.tx import (
     Withdraw,
     encode_tx,
 )
+from optirollup.dispute.game import batch_hash
 from optirollup.hashing import keccak
 from optirollup.l1.anvil import Anvil
 from optirollup.l1.contracts import Artifact, load
@@ -297,11 +298,17 @@ class L1:
         )  # fmt: skip
         return dict(zip(names, self.game.functions.games(game_id).call(), strict=True))
 
+    def batch_hash(self, index: int) -> bytes:
+        """Return the hash ``DisputeGame.open`` takes for the batch now at ``index``."""
+        return batch_hash(self.rollup.functions.batch(index).call())
+
     def open_game(self, batch_index: int, challenger: str) -> tuple[int, TxReceipt]:
-        """Open a game with the challenger bond; return its id and the receipt."""
-        receipt = self.tx(
-            self.game.functions.open(batch_index), challenger, value=self.params.challenger_bond
-        )
+        """Open a game on the batch now at ``batch_index`` with the challenger bond.
+
+        Return its id and the receipt.
+        """
+        fn = self.game.functions.open(batch_index, self.batch_hash(batch_index))
+        receipt = self.tx(fn, challenger, value=self.params.challenger_bond)
         (event,) = self.events(self.game, "GameOpened", receipt)
         return int(event["args"]["game_id"]), receipt
 
@@ -420,7 +427,7 @@ interface Rollup:
     def stake(): payable
     def unstake(amount: uint256): nonpayable
 interface Game:
-    def open(batch_index: uint256) -> uint256: payable
+    def open(batch_index: uint256, batch_hash: bytes32) -> uint256: payable
     def claim(): nonpayable
 
 @external
@@ -434,8 +441,8 @@ def unstake(rollup: address, amount: uint256):
 
 @external
 @payable
-def open(game: address, batch_index: uint256) -> uint256:
-    return extcall Game(game).open(batch_index, value=msg.value)
+def open(game: address, batch_index: uint256, batch_hash: bytes32) -> uint256:
+    return extcall Game(game).open(batch_index, batch_hash, value=msg.value)
 
 @external
 def claim(game: address):

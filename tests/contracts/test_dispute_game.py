@@ -39,6 +39,7 @@ from conftest_l1 import (
 from eth_utils import keccak
 
 from optirollup.codec.batch import tx_proof
+from optirollup.dispute.game import BATCH_FIELDS, batch_hash
 from optirollup.dispute.witness import build_witness
 from optirollup.l1.contracts import load
 from optirollup.stf.context import BatchContext
@@ -112,35 +113,103 @@ def test_a_one_transaction_batch_starts_at_the_step_with_the_challenger_to_move(
     [
         "wrong bond: none",
         "wrong bond: one wei more",
+        "wrong bond: and a wrong batch hash",
         "no batch: beyond the last",
         "no batch: final",
+        "no batch: and a wrong batch hash",
+        "batch changed: a hash of another batch",
+        "batch changed: and the window closed",
         "window closed",
     ],
 )
 def test_open_reverts_with_its_reason(staked: L1, case: str) -> None:
+    # The checks run in the order of docs/l1.md: bond, batch, batch hash, window.
     l1 = staked
     propose_disputed(l1, l1.l2(), 3, noops=[0, 1, 2])
-    index, value = 0, l1.params.challenger_bond
-    if case == "wrong bond: none":
-        value = 0
-    elif case == "wrong bond: one wei more":
-        value += 1
+    index, value, commitment = 0, l1.params.challenger_bond, l1.batch_hash(0)
+    if case.startswith("wrong bond"):
+        value = 0 if case.endswith("none") else value + 1
     elif case == "no batch: beyond the last":
         index = 1
     elif case == "no batch: final":
         l1.finalize_all()
-    elif case == "window closed":
+    elif case == "no batch: and a wrong batch hash":
+        index = 1
+    elif case == "batch changed: and the window closed" or case == "window closed":
         l1.mine_at(l1.batch(0)["proposed_at"] + l1.params.challenge_window)
+    if case.endswith("wrong batch hash") or case.startswith("batch changed"):
+        commitment = keccak(b"another batch")
     with reverts("dispute: " + case.split(":")[0]):
-        l1.game.functions.open(index).transact({"from": l1.alice, "value": value})
+        l1.game.functions.open(index, commitment).transact({"from": l1.alice, "value": value})
 
 
 def test_a_game_opened_in_the_last_second_of_the_window_is_accepted(staked: L1) -> None:
     l1 = staked
     propose_disputed(l1, l1.l2(), 3, noops=[0, 1, 2])
     l1.at(l1.batch(0)["proposed_at"] + l1.params.challenge_window - 1)
-    l1.tx(l1.game.functions.open(0), l1.alice, value=l1.params.challenger_bond, gas=500_000)
+    fn = l1.game.functions.open(0, l1.batch_hash(0))
+    l1.tx(fn, l1.alice, value=l1.params.challenger_bond, gas=500_000)
     assert l1.game.functions.open_games(0, 1).call() == 1
+
+
+# --------------------------------------------------------------------------- the batch hash
+
+
+def _open_with(l1: L1, record: dict[str, Any]) -> None:
+    """Open a game on batch 0 committed to ``record`` (a ``Rollup.batch`` dict)."""
+    fn = l1.game.functions.open(0, batch_hash([record[name] for name in BATCH_FIELDS]))
+    fn.transact({"from": l1.alice, "value": l1.params.challenger_bond})
+
+
+def test_the_python_batch_hash_is_the_contracts_and_covers_every_field(staked: L1) -> None:
+    l1 = staked
+    propose_disputed(l1, l1.l2(), 3, noops=[0, 1, 2])
+    record = l1.batch(0)
+    for name in BATCH_FIELDS:  # one field off, the other seven right
+        other = record[name] ^ 1 if isinstance(record[name], int) else keccak(record[name])
+        with reverts("dispute: batch changed"):
+            _open_with(l1, {**record, name: other})
+    _open_with(l1, record)  # the record as Rollup.batch(0) returns it: accepted
+    assert l1.game_state(0)["batch_nonce"] == record["nonce"] == 1
+
+
+def test_an_open_committed_to_a_deleted_batch_does_not_dispute_its_re_proposal(
+    staked: L1,
+) -> None:
+    l1 = staked
+    txs = [NOOP_TXS["reserved DELEVERAGE"]] * 2
+    l1.propose(txs, b"\x02" * 32)  # wrong: a no-op batch keeps the genesis root
+    judged = l1.batch_hash(0)
+    gid, _ = l1.open_game(0, l1.bob)  # another challenger wins first: the asserter never bisects
+    g = l1.game_state(gid)
+    l1.mine_at(g["last_move_at"] + g["clock_asserter"] + 1)
+    l1.tx(l1.game.functions.timeout(gid), l1.user)
+    assert l1.rollup.functions.batch_count().call() == 0
+    l1.stake()
+    l1.propose(txs, l1.last_root())  # the right batch at the same index, nonce 2
+    assert l1.batch(0)["nonce"] == 2 and l1.batch_hash(0) != judged
+    with reverts("dispute: batch changed"):
+        fn = l1.game.functions.open(0, judged)
+        fn.transact({"from": l1.alice, "value": l1.params.challenger_bond})
+    assert l1.game.functions.game_count().call() == 1
+
+
+def test_an_open_committed_to_a_batch_a_reorg_replaced_with_the_same_nonce_reverts(
+    staked: L1,
+) -> None:
+    l1 = staked
+    txs = [NOOP_TXS["reserved DELEVERAGE"]] * 2
+    snapshot = l1.node.rpc("evm_snapshot")
+    l1.propose(txs, b"\x02" * 32)
+    judged = l1.batch_hash(0)
+    l1.node.rpc("evm_revert", snapshot)  # the reorg: the right batch, same index, same nonce
+    l1.advance(1)
+    l1.propose(txs, l1.last_root())
+    assert l1.batch(0)["nonce"] == 1 and l1.batch_hash(0) != judged
+    with reverts("dispute: batch changed"):
+        fn = l1.game.functions.open(0, judged)
+        fn.transact({"from": l1.alice, "value": l1.params.challenger_bond})
+    assert l1.game.functions.game_count().call() == 0
 
 
 # --------------------------------------------------------------------------- full games
@@ -691,7 +760,7 @@ def test_a_claim_to_a_contract_that_refuses_ether_reverts(staked: L1) -> None:
     player = deploy_source(l1, REJECTER)
     l1.propose([NOOP_TXS["reserved DELEVERAGE"]], b"\x01" * 32)
     bond = l1.params.challenger_bond
-    l1.tx(player.functions.open(l1.dep.dispute_game, 0), l1.alice, value=bond)
+    l1.tx(player.functions.open(l1.dep.dispute_game, 0, l1.batch_hash(0)), l1.alice, value=bond)
     g = l1.game_state(0)
     assert g["challenger"] == player.address and g["phase"] == STEP  # one tx: the step is due
     l1.mine_at(g["last_move_at"] + g["clock_challenger"] + 1)
@@ -700,7 +769,7 @@ def test_a_claim_to_a_contract_that_refuses_ether_reverts(staked: L1) -> None:
         player.functions.claim(l1.dep.dispute_game).transact({"from": l1.alice})
     # A game it wins: against a batch whose asserter never bisects.
     l1.propose([NOOP_TXS["reserved DELEVERAGE"]] * 2, b"\x02" * 32)
-    l1.tx(player.functions.open(l1.dep.dispute_game, 1), l1.alice, value=bond)
+    l1.tx(player.functions.open(l1.dep.dispute_game, 1, l1.batch_hash(1)), l1.alice, value=bond)
     g = l1.game_state(1)
     l1.mine_at(g["last_move_at"] + g["clock_asserter"] + 1)
     l1.tx(l1.game.functions.timeout(1), l1.user)

@@ -36,6 +36,7 @@ from web3.logs import DISCARD
 from optirollup.codec.batch import encode_tx_list
 from optirollup.dispute import (
     BadWitness,
+    batch_hash,
     build_step_witness,
     build_witness,
     decode_witness,
@@ -761,8 +762,9 @@ def test_a_game_on_a_deposit_batch_is_decided_by_the_deposit_step(
         rollup.functions.propose(genesis, asserted, batch_time, encode_tx_list(txs)), proposer
     )
 
+    opening = game.functions.open(0, batch_hash(rollup.functions.batch(0).call()))
     receipt = w3.eth.wait_for_transaction_receipt(
-        game.functions.open(0).transact({"from": challenger, "value": params.challenger_bond})
+        opening.transact({"from": challenger, "value": params.challenger_bond})
     )
     game_id = game.events.GameOpened().process_receipt(receipt, errors=DISCARD)[0]["args"][
         "game_id"

@@ -40,7 +40,7 @@ from optirollup.codec import eip712
 from optirollup.codec.batch import encode_tx_list
 from optirollup.devnet import Devnet, DevnetAccount, DevnetConfig, write_devnet_file
 from optirollup.dispute import ASSERTER, ListTrace, Status, Step, StepInputs, solve, step_inputs
-from optirollup.dispute.game import GameView, Phase
+from optirollup.dispute.game import GameView, Phase, batch_hash
 from optirollup.dispute.responder import Responder, read_game
 from optirollup.hashing import keccak
 from optirollup.l1.anvil import Anvil
@@ -694,6 +694,37 @@ def test_an_open_decided_before_a_reorg_made_the_batch_right_is_not_sent(tmp_pat
             assert net.game_count() == 0
             rounds(ch, lambda: ch._checks[key].verdict is Verdict.OK, "the new batch checked")
             ch.tick()
+        assert net.game_count() == 0
+
+
+def test_an_open_racing_a_reorg_that_made_the_batch_right_is_refused_by_its_batch_hash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with devnet(tmp_path) as net:
+        p = ScriptedProposer(net)
+        txs = p.deposits(12)
+        snapshot, root = net.probe.snapshot(), p.root
+        bad = p.propose(txs, lie_at=5)
+        key = (bad.index, bad.nonce)
+        with in_process(net, tmp_path / "ch") as ch:
+            head = ch.follower.head()  # a round judges the batch wrong ...
+            ch.follower.scan(head, ch.chain)
+            w = ch._check()
+            judged = w.by_key()[key].batch
+            assert w.by_key()[key].verdict is Verdict.WRONG
+            # ... its re-read of the batch still sees it (the reorg lands right after) ...
+            monkeypatch.setattr("challenger.agent.held", lambda batch, record: True)
+            net.probe.revert(snapshot)  # ... and a reorg puts the right batch there, same nonce
+            p.root = root
+            net.advance(1)
+            good = p.propose(txs)
+            assert (good.index, good.nonce) == key
+            now = batch_hash(net.probe.rollup.functions.batch(bad.index).call())
+            assert judged.batch_hash != now
+            sent_before = net.w3.eth.get_transaction_count(net.challenger.address)
+            ch._open(w, head)  # the open commits to the judged batch: the contract refuses it
+            assert net.game_count() == 0 and ch._opening == {}
+            assert net.w3.eth.get_transaction_count(net.challenger.address) == sent_before
         assert net.game_count() == 0
 
 

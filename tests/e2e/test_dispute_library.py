@@ -28,6 +28,7 @@ from optirollup.dispute import (
     Choose,
     GameView,
     ListTrace,
+    Open,
     Phase,
     Role,
     Status,
@@ -197,18 +198,16 @@ def test_an_honest_proposer_beats_a_lying_challenger_and_gets_its_bond(node: Anv
     # The challenger signs locally (an eth_account key), the proposer is a node-unlocked address.
     liar = Account.from_key(keccak(b"dispute-library lying challenger"))
     send(a.w3, a.other, {"to": liar.address, "value": 10**18}, "fund the challenger")
-    opened = send(
-        a.w3,
-        liar,
-        {"to": a.probe.game.address, "value": bond,
-         "data": a.probe.game.encode_abi("open", [a.batch_index])},
-        "open",
-    )  # fmt: skip
-    (event,) = a.probe.events(a.probe.game, "GameOpened", opened)
+    liar_responder = a.responder(liar)
+    opened = liar_responder.act(Open(a.batch_index, a.probe.batch_hash(a.batch_index), bond))
+    assert opened is not None
+    receipt = liar_responder.receipt(opened)
+    assert receipt is not None
+    (event,) = a.probe.events(a.probe.game, "GameOpened", receipt)
     gid = int(event["args"]["game_id"])
     sides: list[Side] = [
         (ASSERTER, ListTrace(a.honest), a.responder(a.proposer)),
-        (CHALLENGER, ListTrace(lie_after(a.honest, LIE_AT)), a.responder(liar)),
+        (CHALLENGER, ListTrace(lie_after(a.honest, LIE_AT)), liar_responder),
     ]
     drive(a, gid, sides)
     g = read_game(a.probe.game, gid)
@@ -222,6 +221,38 @@ def test_an_honest_proposer_beats_a_lying_challenger_and_gets_its_bond(node: Anv
     assert a.claimed(a.proposer) == [bond]
     assert a.claimed(liar.address) == []
     assert a.w3.eth.get_transaction_count(liar.address) > 2  # it did play: open + its choices
+
+
+def test_an_open_is_sent_once_per_turn_and_one_committed_to_another_batch_is_not_sent(
+    node: Anvil,
+) -> None:
+    a = arena(node, k=4, lie_at=LIE_AT)
+    bond, game = a.probe.dep.params.challenger_bond, a.probe.game
+    judged = a.probe.batch_hash(a.batch_index)
+    challenger = a.responder(a.challenger)
+    before = a.w3.eth.get_transaction_count(a.challenger)
+    with capture_logs() as logs:
+        # A batch replaced at that index since it was judged: the contract refuses the open.
+        assert challenger.act(Open(a.batch_index, keccak(b"another batch"), bond)) is None
+        first = challenger.act(Open(a.batch_index, judged, bond))
+        assert first is not None
+        assert challenger.act(Open(a.batch_index, judged, bond)) is None  # the same turn
+    assert [e["event"] for e in logs] == [
+        "game.move_skipped",
+        "game.move_sent",
+        "game.move_skipped",
+    ]
+    assert "dispute: batch changed" in logs[0]["reason"]
+    assert logs[1]["action"] == "open" and logs[1]["batch_index"] == a.batch_index
+    assert logs[2]["reason"] == "already sent" and logs[2]["tx_hash"] == first
+    assert challenger.still_counts(first)
+    assert a.w3.eth.get_transaction_count(a.challenger) == before + 1
+    g = read_game(game, 0)
+    assert (g.batch_index, g.challenger, g.phase) == (a.batch_index, a.challenger, Phase.BISECT)
+    assert int(a.w3.eth.get_balance(game.address)) == bond
+    # A second game after the first (say, lost on time) is a new turn.
+    assert challenger.act(Open(a.batch_index, judged, bond, prior_games=1)) is not None
+    assert int(game.functions.game_count().call()) == 2
 
 
 def test_a_step_the_contract_would_reject_is_skipped_not_sent(node: Anvil) -> None:

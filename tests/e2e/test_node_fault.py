@@ -26,7 +26,15 @@ from e2e_node import (
 )
 from web3.logs import DISCARD
 
-from optirollup.dispute import CHALLENGER, GameView, ListTrace, Status, StepInputs, solve
+from optirollup.dispute import (
+    CHALLENGER,
+    GameView,
+    ListTrace,
+    Status,
+    StepInputs,
+    batch_hash,
+    solve,
+)
 from optirollup.dispute.responder import Responder, read_game
 from optirollup.dispute.witness import step_inputs
 from optirollup.executor.runner import fault_root
@@ -89,7 +97,9 @@ def test_a_faulty_batch_is_deleted_by_an_honest_challenger_and_the_node_reposts_
             return step_inputs(replayed.store, g.root_lo, list(b1.txs), tx_index, ctx)
 
         challenger = net.devnet.config.challenger.local
-        fn = game.functions.open(1)
+        record = rollup.functions.batch(1).call()  # the batch judged, committed to by its hash
+        assert (bytes(record[1]), int(record[7])) == (b1.new_root, b1.nonce)
+        fn = game.functions.open(1, batch_hash(record))
         tx = {"to": dep.dispute_game, "value": int(game.functions.CHALLENGER_BOND().call()),
               "data": fn._encode_transaction_data()}  # fmt: skip
         opened = send(net.w3, challenger, tx, "open")  # type: ignore[arg-type]

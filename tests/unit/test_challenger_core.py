@@ -32,7 +32,7 @@ from challenger.core import (
     trace_key,
     walk,
 )
-from optirollup.dispute.game import Status
+from optirollup.dispute.game import Status, batch_hash
 from optirollup.hashing import keccak
 
 GENESIS = keccak(b"genesis")
@@ -373,6 +373,15 @@ def test_the_rollups_record_of_an_index_is_the_batch_judged_only_if_every_field_
     assert not held(b, (*record[:7], b.nonce + 1))  # deleted and re-posted
     assert not held(b, (record[0], keccak(b"right"), *record[2:]))  # a reorg, same nonce
     assert not held(b, (*record[:5], b.proposed_at + 1, *record[6:]))
+
+
+def test_the_open_commits_to_the_hash_of_the_very_record_judged() -> None:
+    b = batch(2)
+    assert b.record == (b.prev_root, b.new_root, b.tx_root, b.tx_count, b.batch_time,
+                        b.proposed_at, b.deposit_count, b.nonce)  # fmt: skip
+    assert b.batch_hash == batch_hash(b.record)
+    assert replace(b, nonce=b.nonce + 1).batch_hash != b.batch_hash  # deleted and re-posted
+    assert replace(b, new_root=keccak(b"right")).batch_hash != b.batch_hash  # a reorg
 
 
 def test_the_lying_trace_is_played_only_on_the_dishonest_batch_when_it_is_right() -> None:

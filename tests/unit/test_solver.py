@@ -32,6 +32,7 @@ from optirollup.dispute import (
     CloseVoid,
     GameView,
     ListTrace,
+    Open,
     Phase,
     Role,
     Status,
@@ -44,7 +45,13 @@ from optirollup.dispute import (
     split_points,
     stale,
 )
-from optirollup.dispute.game import interval_key, max_moves
+from optirollup.dispute.game import (
+    BATCH_FIELDS,
+    BadBatchRecord,
+    batch_hash,
+    interval_key,
+    max_moves,
+)
 from optirollup.hashing import keccak
 
 A = "0x" + "aa" * 20
@@ -385,6 +392,7 @@ G_STEP = view(phase=Phase.STEP, lo=5, hi=6, root_lo=HONEST.root(5), root_hi=LIAR
         (CloseVoid(7), view(), C, "still pending"),
         (CloseVoid(7), view(batch_live=False), A, None),
         (Claim(), replace(view(), status=Status.ASSERTER_WON), A, None),
+        (Open(7, b"\x07" * 32, 10**17), replace(view(), batch_live=False), C, None),
     ],
     ids=lambda v: getattr(v, "name", None) if isinstance(v, Action) else None,
 )
@@ -397,6 +405,59 @@ def test_an_action_is_stale_once_the_game_has_moved_on(
     else:
         assert got is not None
         assert re.search(reason, got), got
+
+
+def test_an_open_needs_a_32_byte_batch_hash_and_no_negative_count() -> None:
+    assert Open(0, b"\x00" * 32, 0).prior_games == 0
+    for bad in ((0, b"\x00" * 31, 1, 0), (-1, b"\x00" * 32, 1, 0), (0, b"\x00" * 32, 1, -1)):
+        with pytest.raises(ValueError, match="32-byte hash"):
+            Open(*bad)
+
+
+# --------------------------------------------------------------------------- the batch hash
+
+RECORD = (keccak(b"prev"), keccak(b"new"), keccak(b"txs"), 20, 1_700_000_000, 1_700_000_012, 8, 3)
+
+
+def test_the_batch_hash_is_the_keccak_of_the_eight_fields_as_abi_words() -> None:
+    # The ABI encoding of a static struct: each field left-padded to one 32-byte word, in order.
+    words = b"".join(v if isinstance(v, bytes) else v.to_bytes(32, "big") for v in RECORD)
+    assert len(BATCH_FIELDS) == len(RECORD) == len(words) // 32
+    assert batch_hash(RECORD) == keccak(words) == batch_hash(list(RECORD))
+    for i in range(len(RECORD)):  # every field counts
+        v = RECORD[i]
+        other = keccak(v) if isinstance(v, bytes) else v + 1
+        assert batch_hash((*RECORD[:i], other, *RECORD[i + 1 :])) != batch_hash(RECORD)
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        (RECORD[:7], "has 8 fields"),
+        ((*RECORD, 0), "has 8 fields"),
+        ((b"\x01" * 31, *RECORD[1:]), "prev_root .* is not a bytes32"),
+        ((*RECORD[:3], 2**32, *RECORD[4:]), "tx_count = 4294967296 is not a uint32"),
+        ((*RECORD[:7], -1), "nonce = -1 is not a uint64"),
+        ((*RECORD[:7], 2**64), "nonce = 18446744073709551616 is not a uint64"),
+        ((*RECORD[:7], True), "nonce = True is not a uint64"),
+        ((*RECORD[:7], "3"), "nonce = '3' is not a uint64"),
+    ],
+    ids=[
+        "7 fields",
+        "9 fields",
+        "a short root",
+        "a tx count over 32 bits",
+        "a negative nonce",
+        "a nonce over 64 bits",
+        "a bool",
+        "a string",
+    ],  # fmt: skip
+)
+def test_a_record_that_is_not_a_rollup_batch_has_no_hash(
+    record: tuple[object, ...], message: str
+) -> None:
+    with pytest.raises(BadBatchRecord, match=message):
+        batch_hash(record)
 
 
 # --------------------------------------------------------------------------- the game model
