@@ -11,14 +11,18 @@ one EVM snapshot taken before the first, so the Vault (the EIP-712 verifying con
 same address for every k and one signed workload and one honest trace serve every game.
 
 1. **Replay rate.** The node: :class:`optirollup.executor.sequencer.Sequencer` on LevelDB,
-   ``submit`` of one transaction at a time (one synced journal write each, its acknowledgement)
-   and ``seal`` (default policy: sealed when 500 transactions or 120,000 bytes would be
-   exceeded). The challenger: the same sealed batches replayed with the reference STF over a
-   :class:`~optirollup.state.overlay.StateOverlay` on a fresh
-   :class:`~optirollup.state.leveldb.LevelDB`, each batch in one synced write; once checking
-   (the post-state root only) and once tracing (a root after every transaction, the trace and
-   every node kept with :class:`challenger.store.TraceStore`, as ``challenger.agent`` replays).
-   Both in the same process and run, beside the machine's limits as
+   ``submit`` of one transaction at a time (one synced journal write each, its acknowledgement),
+   and in groups (:meth:`~optirollup.executor.sequencer.Sequencer.group`: one synced write for
+   the FILLs of one 500-order burst, as ``NodeCore.place_orders`` acknowledges a burst), then
+   ``seal`` (default policy: sealed when 500 transactions or 120,000 bytes would be exceeded).
+   The challenger: the same sealed batches through the challenger's own functions on a fresh
+   :class:`~optirollup.state.leveldb.LevelDB` (:class:`challenger.store.TraceStore`), under
+   their content addresses (:func:`challenger.core.trace_key`) and with one signature memo, as
+   ``challenger.agent`` calls them: :func:`challenger.replay.check_batch` on every batch in
+   order (the post-root only, each batch in one synced write), then
+   :func:`challenger.replay.trace_batch` on every batch, as if each were disputed (a root after
+   every transaction from the pre-state the check kept; the trace and every node in one synced
+   write). All in the same process and run, beside the machine's limits as
    ``bench/node_throughput.py`` prints them.
 2. **Whole games.** One deployment per k (``DisputeGame``'s arity, 2..16: ``docs/l1.md``). The
    proposer posts the disputed batch with a trace right up to ``R_d`` and wrong after it
@@ -26,8 +30,9 @@ same address for every k and one signed workload and one honest trace serve ever
    :class:`~optirollup.dispute.Open` committed to the batch's hash) and both sides are
    played by the shared dispute library only: :func:`optirollup.dispute.solve` over each side's
    trace, a :class:`~optirollup.dispute.responder.Responder` per side (anvil's unlocked dev
-   accounts), the challenger's steps from :func:`optirollup.dispute.step_inputs` over its
-   LevelDB trie store. Each side acts until it has nothing left to do, then the other: the
+   accounts), the challenger's trace from :func:`challenger.replay.trace_batch` (cold: no
+   signature recovered before) and its steps from :func:`optirollup.dispute.step_inputs` over
+   its LevelDB trie store. Each side acts until it has nothing left to do, then the other: the
    honest challenger sends the final FILL step itself, wins (the batch is deleted, the stake
    slashed) and claims. Wall time runs from sending ``open`` to the step's receipt.
    The lie is in the middle (``d = n // 2``) for every k; first and last for k = 2 and the best
@@ -67,10 +72,13 @@ from eth_account import Account
 from gas import BLOCK_TIME, GENESIS_TIME, TX_CAP, TX_SIZE_LIMIT, anvil_version, say, table
 from web3 import Web3
 
+from challenger.core import ChainView, ProposedBatch, trace_key
+from challenger.replay import check_batch, trace_batch
 from challenger.store import TraceStore
 from optirollup import logs
+from optirollup.api.models import MAX_ORDER_BATCH
 from optirollup.codec import eip712
-from optirollup.codec.batch import encode_tx_list
+from optirollup.codec.batch import encode_tx_list, tx_root
 from optirollup.dispute import (
     ASSERTER,
     CHALLENGER,
@@ -86,7 +94,6 @@ from optirollup.dispute import (
 from optirollup.dispute.game import MAX_K, max_moves
 from optirollup.dispute.responder import Responder, StepSource, read_game
 from optirollup.executor.sequencer import MAX_BATCH_BYTES, BatchRecord, SealPolicy, Sequencer
-from optirollup.hashing import keccak
 from optirollup.l1.anvil import Anvil
 from optirollup.l1.contracts import load
 from optirollup.l1.deploy import ALL_RULES, L1Params, deploy, devnet_params
@@ -94,7 +101,6 @@ from optirollup.l1.gasprobe import Probe, calldata_cost, lie_after
 from optirollup.state.leveldb import LevelDB
 from optirollup.state.overlay import StateOverlay, genesis_root
 from optirollup.stf.batch import execute
-from optirollup.stf.batch import trace as stf_trace
 from optirollup.stf.context import BatchContext
 from optirollup.testkit import Signer, Workload, perp_workload
 
@@ -115,6 +121,8 @@ is refused with -32600 "Invalid request"); ``--no-request-size-limit`` lifts it.
 DEPOSIT = 10**12
 REPEATS = 3
 """Runs of each replay-rate measurement (the fastest is reported)."""
+GROUP = MAX_ORDER_BATCH // 2
+"""FILLs per group commit of the node: the crossing pairs of one ``POST /orders/batch``."""
 CONTRACTS = ("Vault", "Rollup", "DisputeGame", "steps/StepRunner", "steps/FillRule")
 GAME_CALLS = ("open", "bisect", "choose", "step", "claim")
 
@@ -228,14 +236,20 @@ def propose(probe: Probe, proposer: str, prev: bytes, new: bytes, txs: Sequence[
 
 @dataclass
 class Rates:
-    """Sequencing and replay of the same workload, in the same run."""
+    """Sequencing and replay of the same workload, in the same run (seconds, fastest run)."""
 
     txs: int
     batches: int
     machine: str
     sequence: float
+    """The node, one synced write a transaction."""
+    grouped: float
+    """The node, one synced write a group of :data:`GROUP` transactions."""
     check: float
+    """The challenger checking every batch (:func:`challenger.replay.check_batch`)."""
     trace: float
+    """The challenger tracing every batch after its check (:func:`~challenger.replay.trace_batch`:
+    the rate of tracing a disputed batch)."""
     dispute_txs: int = 0
     dispute_trace: float = 0.0
 
@@ -248,17 +262,26 @@ def machine_limits(tmp: Path) -> str:
     return out.getvalue().strip()
 
 
-def sequence(path: Path, work: Workload, separator: bytes) -> tuple[float, list[BatchRecord]]:
-    """Submit the workload to a node's sequencer one transaction at a time; seal; time it."""
+def sequence(
+    path: Path, work: Workload, separator: bytes, group: int = 1
+) -> tuple[float, list[BatchRecord]]:
+    """Submit the workload to a node's sequencer, ``group`` transactions a synced write; seal.
+
+    ``group = 1``: :meth:`Sequencer.submit` of one transaction at a time, each journaled in its
+    own synced write (its acknowledgement). More: ``group`` submits inside
+    :meth:`Sequencer.group`, one synced write for them all. Return the time and the batches.
+    """
     db = LevelDB(path)
     genesis = genesis_root(db.nodes, work.oracle.address)
     seq = Sequencer.open(db, separator, SealPolicy(), genesis_root=genesis)
     seq.learn_deposits(0, list(work.deposit_hashes))
     t0 = time.perf_counter()
-    for tx in work.txs:
-        (sub,) = seq.submit([tx], batch_time=BATCH_TIME, now=0)
-        if not sub.accepted:
-            raise AssertionError(f"the sequencer rejected a workload tx: {sub.receipt.describe()}")
+    for i in range(0, len(work.txs), group):
+        with seq.group() if group > 1 else contextlib.nullcontext():
+            for tx in work.txs[i : i + group]:
+                (sub,) = seq.submit([tx], batch_time=BATCH_TIME, now=0)
+                if not sub.accepted:
+                    raise AssertionError(f"the sequencer rejected a tx: {sub.receipt.describe()}")
     seq.seal()
     seconds = time.perf_counter() - t0
     records = [seq.batch(i) for i in range(seq.batch_count)]
@@ -266,64 +289,88 @@ def sequence(path: Path, work: Workload, separator: bytes) -> tuple[float, list[
     return seconds, records
 
 
-def replay(
-    path: Path, records: Sequence[BatchRecord], work: Workload, separator: bytes, *, trace: bool
-) -> float:
-    """Replay sealed batches as a challenger on a fresh LevelDB; check every post-root; time it.
+def content_key(
+    index: int, prev_root: bytes, txs: Sequence[bytes], batch_time: int, work: Workload,
+    separator: bytes,
+) -> bytes:  # fmt: skip
+    """Return a batch's content address as the challenger computes it (every deposit visible)."""
+    view = ChainView()
+    for i, h in enumerate(work.deposit_hashes):
+        view.add_deposit(i, h)
+    count = len(work.deposit_hashes)
+    batch = ProposedBatch(index, 0, prev_root, b"\0" * 32, tx_root(txs), len(txs), batch_time,
+                          count, 0, 0, b"")  # fmt: skip
+    return trace_key(batch, view.deposit_digest(count), separator)
 
-    With ``trace``: what ``challenger.agent.Challenger._replay`` does for every batch it
-    replays: :func:`optirollup.stf.batch.trace` (a root after every transaction) over a
-    :class:`~optirollup.state.overlay.StateOverlay` on its LevelDB, then
-    :meth:`challenger.store.TraceStore.put` of the trace and every new node in one synced
-    write. Without it: the post-root only, written with the nodes in one synced write.
+
+def replay(
+    path: Path, records: Sequence[BatchRecord], work: Workload, separator: bytes
+) -> tuple[float, float]:
+    """Check, then trace, the sealed batches with the challenger's functions; time both.
+
+    On a fresh LevelDB: :func:`challenger.replay.check_batch` on every batch in order, each from
+    the post-root of the one before, checked against the node's; then
+    :func:`challenger.replay.trace_batch` on every batch, from the pre-state its check left
+    there. One signature memo serves both (``challenger.agent``'s: a batch traced right after
+    its check recovers no signature again). Keys (content addresses) are computed first, as the
+    agent does before it replays. Return ``(check seconds, trace seconds)``.
     """
     db = LevelDB(path)
     store = TraceStore(db)
     root = genesis_root(db.nodes, work.oracle.address)
     hashes = list(work.deposit_hashes)
-    signers: dict[tuple[bytes, bytes], bytes] = {}  # as the challenger's (each order is new)
+    signers: dict[tuple[bytes, bytes], bytes] = {}  # the agent's memo (each order is new)
+    keys = [content_key(r.index, r.prev_root, r.txs, r.batch_time, work, separator)
+            for r in records]  # fmt: skip
+
+    def ctx(rec: BatchRecord) -> BatchContext:
+        return BatchContext(rec.batch_time, separator, hashes, signer_cache=signers)
+
     t0 = time.perf_counter()
-    for rec in records:
+    for rec, key in zip(records, keys, strict=True):
         if rec.prev_root != root:
-            raise AssertionError(f"batch {rec.index} does not start at the replayed root")
-        overlay = StateOverlay(db.nodes, root)
-        ctx = BatchContext(rec.batch_time, separator, hashes, signer_cache=signers)
-        key = keccak(rec.index.to_bytes(8, "big"))
-        if trace:
-            roots = stf_trace(overlay, rec.txs, ctx)
-            store.put(key, roots, overlay.pending_nodes())
-            root = roots[-1]
-        else:
-            root = execute(overlay, rec.txs, ctx).post_root
-            db.write_batch(overlay.pending_nodes(), {b"post/" + key: root})
+            raise AssertionError(f"batch {rec.index} does not start at the checked root")
+        root = check_batch(store, key, root, rec.txs, ctx(rec))
         if root != rec.post_root:
             raise AssertionError(f"batch {rec.index}: the challenger disagrees with the node")
-    seconds = time.perf_counter() - t0
+    check_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for rec, key in zip(records, keys, strict=True):
+        roots = trace_batch(store, key, rec.prev_root, rec.txs, ctx(rec))
+        if roots[-1] != rec.post_root or len(roots) != len(rec.txs) + 1:
+            raise AssertionError(f"batch {rec.index}: the trace disagrees with the node")
+    trace_seconds = time.perf_counter() - t0
     db.close()
-    return seconds
+    return check_seconds, trace_seconds
 
 
 def section_rates(tmp: Path, work: Workload, separator: bytes) -> Rates:
-    """Measure the node's sequencing rate and the challenger's replay rates (best of a few).
+    """Measure the node's sequencing rates and the challenger's replay rates (best of a few).
 
-    The three runs take turns, :data:`REPEATS` times, so a load from outside slows them alike;
-    each figure is the fastest of its runs.
+    The runs take turns, :data:`REPEATS` times, so a load from outside slows them alike; each
+    figure is the fastest of its runs.
     """
     say("1. replay: machine limits, the node's sequencer, the challenger's replay")
     machine = machine_limits(tmp)
     say(f"   {machine}")
     n = len(work.txs)
-    seq_s, check_s, trace_s = [], [], []
+    seq_s, group_s, check_s, trace_s = [], [], [], []
     records: list[BatchRecord] = []
     for i in range(REPEATS):
         seconds, records = sequence(tmp / f"node{i}", work, separator)
         seq_s.append(seconds)
-        check_s.append(replay(tmp / f"check{i}", records, work, separator, trace=False))
-        trace_s.append(replay(tmp / f"trace{i}", records, work, separator, trace=True))
-        say(f"   run {i + 1}/{REPEATS}: node {n / seq_s[-1]:,.0f} txs/s (Sequencer.submit one "
-            f"tx at a time + seal, {len(records)} batches); challenger checking "
-            f"{n / check_s[-1]:,.0f} txs/s, tracing {n / trace_s[-1]:,.0f} txs/s")  # fmt: skip
-    return Rates(n, len(records), machine, min(seq_s), min(check_s), min(trace_s))
+        seconds, grouped = sequence(tmp / f"group{i}", work, separator, GROUP)
+        group_s.append(seconds)
+        if [r.post_root for r in grouped] != [r.post_root for r in records]:
+            raise AssertionError("group commit changed a batch")
+        check, trace = replay(tmp / f"challenger{i}", records, work, separator)
+        check_s.append(check)
+        trace_s.append(trace)
+        say(f"   run {i + 1}/{REPEATS}: node {n / seq_s[-1]:,.0f} txs/s one tx a write, "
+            f"{n / group_s[-1]:,.0f} txs/s {GROUP} a write ({len(records)} batches); "
+            f"challenger check_batch {n / check:,.0f} txs/s, trace_batch {n / trace:,.0f} "
+            "txs/s")  # fmt: skip
+    return Rates(n, len(records), machine, min(seq_s), min(group_s), min(check_s), min(trace_s))
 
 
 def honest_trace(path: Path, work: Workload, separator: bytes, genesis: bytes) -> Honest:
@@ -334,19 +381,16 @@ def honest_trace(path: Path, work: Workload, separator: bytes, genesis: bytes) -
     n_setup = 2 + len(work.traders)
     setup, fills = list(work.txs[:n_setup]), list(work.txs[n_setup:])
     ctx = BatchContext(BATCH_TIME, separator, list(work.deposit_hashes))
-    overlay = StateOverlay(db.nodes, genesis)
-    result = execute(overlay, setup, ctx)
+    result = execute(StateOverlay(db.nodes, genesis), setup, ctx)  # receipts only: no commit
     if not all(r.ok for r in result.receipts):
         raise AssertionError("a setup transaction failed")
-    setup_root = overlay.commit(lambda nodes: db.write_batch(nodes, {}))
+    store = TraceStore(db)
+    key = content_key(0, genesis, setup, BATCH_TIME, work, separator)
+    setup_root = check_batch(store, key, genesis, setup, ctx)
+    key = content_key(1, setup_root, fills, BATCH_TIME, work, separator)
     t0 = time.perf_counter()
-    overlay = StateOverlay(db.nodes, setup_root)
-    result = execute(overlay, fills, ctx, roots_after=range(len(fills)))
-    overlay.commit(lambda nodes: db.write_batch(nodes, {}))
+    trace = trace_batch(store, key, setup_root, fills, ctx)
     seconds = time.perf_counter() - t0
-    if not all(r.ok for r in result.receipts):
-        raise AssertionError("a FILL of the disputed batch failed")
-    trace = [setup_root] + [result.roots[i] for i in range(len(fills))]
     return Honest(setup, fills, ctx, genesis, setup_root, trace, db, seconds)
 
 
@@ -865,51 +909,52 @@ def _rates_text(rates: Rates) -> list[str]:
     rows = [
         ["node: `Sequencer.submit` one tx at a time (one synced journal write each = its ack) "
          "+ `seal`", f"{rates.sequence:.2f} s", fmt(round(n / rates.sequence))],
-        ["challenger, checking: post-root only, nodes written once a batch",
-         f"{rates.check:.2f} s", fmt(round(n / rates.check))],
-        ["challenger, tracing: a root after every tx, trace and nodes kept "
-         "(`challenger.agent`'s replay)", f"{rates.trace:.2f} s", fmt(round(n / rates.trace))],
+        [f"node: `Sequencer.submit` in `Sequencer.group`s of {GROUP} txs (one synced write a "
+         "group, as a burst of 500 orders) + `seal`", f"{rates.grouped:.2f} s",
+         fmt(round(n / rates.grouped))],
+        ["challenger, checking every batch: `challenger.replay.check_batch` (post-root only; "
+         "post-state and post-root in one synced write a batch)", f"{rates.check:.2f} s",
+         fmt(round(n / rates.check))],
+        ["challenger, tracing a disputed batch: `challenger.replay.trace_batch` right after its "
+         "check (a root after every tx from the pre-state kept; trace and every node in one "
+         "synced write)", f"{rates.trace:.2f} s", fmt(round(n / rates.trace))],
     ]  # fmt: skip
-    ratio_check, ratio_trace = rates.sequence / rates.check, rates.sequence / rates.trace
+    keeps_up = rates.check <= min(rates.sequence, rates.grouped)
     return [
         "## Replay rate: the challenger beside the node",
         "",
         f"The same {n:,} transactions (the setup and {n - 2 - TRADERS:,} FILLs) in the same "
-        f"run (each figure the fastest of {REPEATS} runs, the three kinds taking turns): first through the node's sequencer on LevelDB ({rates.batches} batches under "
-        f"its default seal policy: at most 500 transactions or {MAX_BATCH_BYTES:,} bytes), "
-        "then the sealed batches replayed by a challenger with the reference STF on a fresh "
-        "LevelDB, every post-root checked against the node's. *Checking*: "
-        "`optirollup.stf.batch.execute` over a `StateOverlay`, the new nodes and the post-root "
-        "in one synced write a batch. *Tracing*: the steps of `challenger.agent.Challenger."
-        "_replay` (private, so repeated here): `optirollup.stf.batch.trace` over a "
-        "`StateOverlay`, then `challenger.store.TraceStore.put` of the trace and every node of "
-        "every intermediate root in one synced write. Every FILL recovers both orders' "
-        "signatures once, on either side (each order is new, so no cache helps).",
+        f"run (each figure the fastest of {REPEATS} runs, the kinds taking turns): first "
+        f"through the node's sequencer on LevelDB ({rates.batches} batches under its default "
+        f"seal policy: at most 500 transactions or {MAX_BATCH_BYTES:,} bytes), then the sealed "
+        "batches replayed on a fresh LevelDB by the challenger's own functions, as "
+        "`challenger.agent` calls them (content addresses from `challenger.core.trace_key`, "
+        "one signature memo): `check_batch` on every batch in order, every post-root checked "
+        "against the node's, then `trace_batch` on every batch as if each were disputed. The "
+        "challenger checks every batch and traces only a batch it plays (a wrong root, or "
+        "`--dishonest-batch`), just before it opens the game; a check recovers both orders' "
+        "signatures of every FILL once (each order is new, so no cache helps), and the trace "
+        "of a batch right after its check finds them in the memo.",
         "",
         *table(["run", "time", "txs/s"], rows, " rr"),
         "",
         "Machine limits (as `bench/node_throughput.py` prints them): "
         f"{rates.machine.removeprefix('machine: ')}." + _recovery_bound(rates.machine),
         "",
-        f"The challenger's trace of the disputed batch ({rates.dispute_txs:,} FILLs in one "
-        f"batch, a root after each, all nodes kept in LevelDB for the witnesses) took "
-        f"{rates.dispute_trace:.2f} s: {fmt(round(rates.dispute_txs / rates.dispute_trace))} "
-        "txs/s.",
+        f"The challenger's trace of the disputed batch of the games below "
+        f"({rates.dispute_txs:,} FILLs in one batch, `trace_batch` cold: no signature "
+        f"recovered before, as after a restart) took {rates.dispute_trace:.2f} s: "
+        f"{fmt(round(rates.dispute_txs / rates.dispute_trace))} txs/s.",
         "",
-        f"Checking runs at {ratio_check:.1f}x the node's sequencing rate, tracing at "
-        f"{ratio_trace:.1f}x. A challenger that traces every batch it replays (as "
-        "`challenger.agent` did at the time of this run, so the trace of any batch it may "
-        "dispute is ready) "
-        + (
-            "falls behind a node that sequences at full speed on this machine"
-            if ratio_trace < 1
-            else "has only that margin"
-        )
-        + ", and any gain in the node's rate (e.g. one synced write for a group of "
-        "acknowledgements instead of one each) makes it worse; checking every batch and "
-        "tracing only a batch whose root it disputes keeps the first margin. Both rates move "
-        "with the machine's load (the load average is in the first paragraph); the node's, "
-        "one synced write per transaction, also with the disk's sync latency.",
+        f"Checking runs at {rates.grouped / rates.check:.1f}x the grouped node's sequencing "
+        f"rate and {rates.sequence / rates.check:.1f}x the rate of a node writing each "
+        "transaction alone, so the challenger "
+        + ("keeps up with the node at full speed" if keeps_up else "falls behind the grouped node")
+        + f" on this machine. Tracing, at {n / rates.trace:,.0f} txs/s, is paid only for the "
+        "batches it disputes, once each (the trace is stored: a restart does not build it "
+        "again). All rates move with the machine's load (the load average is in the first "
+        "paragraph); the node's and the checks', with a synced write each, also with the "
+        "disk's sync latency.",
         "",
     ]
 

@@ -8,47 +8,53 @@ Shell layer. One :class:`Challenger` owns a web3 connection, its LevelDB
 1. undoes a reorg if the newest block it read is no longer on the chain
    (:meth:`~challenger.follower.Follower.check_reorg`), then reads the new logs up to the head;
 2. checks batches (:func:`challenger.core.walk`): the post-root of each batch on the honest chain
-   comes from the trace store, or from a replay with the reference STF
-   (:func:`optirollup.stf.batch.trace` over a :class:`~optirollup.state.overlay.StateOverlay` of
-   its own previous root) whose trace and trie nodes are then stored atomically. Replays stop
-   for this tick after ``replay_budget`` seconds so that games are never starved; a batch whose
-   inputs cannot be read from L1 right now waits for the next tick;
+   comes from the trace store, or from a check with the reference STF
+   (:func:`challenger.replay.check_batch`: the post-root only, from its own previous root)
+   whose post-root and post-state are then stored atomically. Checks stop for this tick after
+   ``replay_budget`` seconds so that games are never starved; a batch whose inputs cannot be
+   read from L1 right now waits for the next tick;
 3. plays every game where it is the challenger, each on its own (one that fails is logged and
    does not hold up the others), even when step 1 or 2 failed: reads it from L1
    (:func:`~optirollup.dispute.responder.read_game`), asks
    :func:`~optirollup.dispute.solve` for the moves over its own trace and hands them to the
    responder, which sends each at most once per process; one-step witnesses are cut from its
-   own store (:func:`~optirollup.dispute.witness.step_inputs`). Over games are claimed (bond and
-   half of the slashed stake when won, the bond back when void) and then left alone;
+   own store (:func:`~optirollup.dispute.witness.step_inputs`). The trace of a game's batch
+   comes from memory, the store, or is built now (:func:`challenger.replay.trace_batch`, from
+   the pre-state it holds). Over games are claimed (bond and half of the slashed stake when
+   won, the bond back when void) and then left alone;
 4. updates the metrics (:mod:`challenger.metrics`);
-5. opens the games :func:`challenger.core.plan_opens` asks for, paying the challenger bond:
-   an :class:`~optirollup.dispute.solver.Open` the responder sends like any move, committed
-   to the hash of the very batch judged wrong (``DisputeGame.open(index, batch_hash)`` reverts
-   ``"dispute: batch changed"`` if the index holds another batch by the block it runs in, so
-   the bond is never staked on a batch this challenger did not judge). An ``open`` is sent
-   only while none of its own transactions is pending, and only if the Rollup still holds that
-   batch at that index (:func:`challenger.core.held`: this only spares the gas of an ``open``
-   bound to revert). The batch is remembered as "opening" until its ``GameOpened`` log is
-   read, or until that transaction is found reverted or gone from the pool, so a batch never
-   gets two games from one challenger, across restarts too.
+5. opens the games :func:`challenger.core.plan_opens` asks for, paying the challenger bond,
+   each only once the per-transaction trace of its batch is stored
+   (:func:`challenger.replay.trace_batch`, built here, after the games were served, for the
+   batches it disputes and only for them; an open whose trace cannot be built now waits for
+   the next tick): an :class:`~optirollup.dispute.solver.Open` the responder sends like any
+   move, committed to the hash of the very batch judged wrong (``DisputeGame.open(index,
+   batch_hash)`` reverts ``"dispute: batch changed"`` if the index holds another batch by the
+   block it runs in, so the bond is never staked on a batch this challenger did not judge).
+   An ``open`` is sent only while none of its own transactions is pending, and only if the
+   Rollup still holds that batch at that index (:func:`challenger.core.held`: this only spares
+   the gas of an ``open`` bound to revert). The batch is remembered as "opening" until its
+   ``GameOpened`` log is read, or until that transaction is found reverted or gone from the
+   pool, so a batch never gets two games from one challenger, across restarts too.
 
-Nothing but traces, trie nodes and a few flags is kept across restarts: the games, the batches
-and the deposit queue are read from L1 again, so a challenger killed mid-game resumes every game
-on its next start (within the game's clock). RPC failures are retried with backoff by the
-follower and the responder; a tick that fails anyway is logged (``challenger.tick_failed``) and
-the loop waits longer before the next one (up to 30 s).
+Nothing but post-roots, traces, trie nodes and a few flags is kept across restarts: the games,
+the batches and the deposit queue are read from L1 again, so a challenger killed mid-game
+resumes every game on its next start (within the game's clock). RPC failures are retried with
+backoff by the follower and the responder; a tick that fails anyway is logged
+(``challenger.tick_failed``) and the loop waits longer before the next one (up to 30 s).
 
 With ``dry_run`` nothing is sent: the decisions are logged (``game.would_open``,
 ``game.would_move``) instead. ``dishonest_batch`` (tests and demos only) disputes that batch
 although it is right, with a lying trace (:func:`optirollup.l1.gasprobe.lie_after` at
 :func:`challenger.core.lie_index`), and loses its bond.
 
-Log events: ``challenger.started``, ``challenger.dishonest``, ``l1.reorg``, ``batch.replayed``,
-``batch.checked`` (``batch_index``, ``nonce``, ``ok``), ``batch.wrong_root``,
-``batch.unreadable``, ``batch.replay_deferred``, ``batch.window_closed``, ``chain.diverged``,
-``game.opened`` (``game_id``, ``batch_index``), ``game.open_skipped``, ``game.open_dropped``,
-``game.moved``, ``game.play_failed``, ``game.resolved`` (``game_id``, ``winner``),
-``bond.claimed`` (``amount``), plus the responder's ``game.move_*``.
+Log events: ``challenger.started``, ``challenger.dishonest``, ``l1.reorg``, ``batch.replayed``
+(a check), ``batch.traced``, ``batch.checked`` (``batch_index``, ``nonce``, ``ok``),
+``batch.wrong_root``, ``batch.unreadable``, ``batch.replay_deferred``, ``batch.window_closed``,
+``chain.diverged``, ``game.opened`` (``game_id``, ``batch_index``), ``game.open_skipped``,
+``game.open_untraced``, ``game.open_dropped``, ``game.moved``, ``game.play_failed``,
+``game.resolved`` (``game_id``, ``winner``), ``bond.claimed`` (``amount``), plus the
+responder's ``game.move_*``.
 """
 
 from __future__ import annotations
@@ -96,9 +102,11 @@ from challenger.errors import (
     GenesisMismatch,
     L1Unreachable,
     ProposalNotFound,
+    ReplayMismatch,
 )
 from challenger.follower import BlockRef, Follower, Reorg, Rpc
 from challenger.metrics import Metrics
+from challenger.replay import check_batch, trace_batch
 from challenger.store import TraceStore
 from optirollup.codec import eip712
 from optirollup.dispute.game import CHALLENGER, GameView, Status
@@ -110,10 +118,9 @@ from optirollup.hashing import keccak
 from optirollup.l1.deploy import Deployment, bind
 from optirollup.l1.gasprobe import lie_after
 from optirollup.state.leveldb import LevelDB
-from optirollup.state.overlay import StateOverlay, genesis_root
+from optirollup.state.overlay import genesis_root
 from optirollup.state.store import LayeredStore, MemoryStore
 from optirollup.stf import BatchContext
-from optirollup.stf.batch import trace as stf_trace
 
 __all__ = ["Challenger", "ChallengerConfig"]
 
@@ -143,7 +150,7 @@ class ChallengerConfig:
     dishonest_batch: int | None = None
     """Tests and demos only: dispute this batch with a lying trace although it is right."""
     replay_budget: float = 2.0
-    """Seconds of replay per tick before the games are served again."""
+    """Seconds of checking per tick before the games are served again."""
     receipt_timeout: float = 5.0
     """Seconds to wait for a sent transaction's receipt before moving on (a pending move is
     remembered and not sent again), so one slow game does not hold up the others."""
@@ -407,7 +414,7 @@ class Challenger:
         return key
 
     def _post_root(self, b: ProposedBatch) -> bytes | None:
-        """Return our post-root of ``b``: cached, stored, or replayed now (within the budget).
+        """Return our post-root of ``b``: cached, stored, or checked now (within the budget).
 
         None when it is not known this round: out of budget, its inputs could not be read
         from L1 now (tried again next round), or unreadable for good (``batch.unreadable``).
@@ -418,7 +425,7 @@ class Challenger:
             if root is None:
                 if self._clock() >= self._deadline:
                     return None
-                root = self._replay(b, key)[-1]
+                root = self._replay(b, key)
         except BadCalldata as err:
             self._unreadable.add(b.key)
             log.error("batch.unreadable", batch_index=b.index, nonce=b.nonce,
@@ -452,21 +459,38 @@ class Challenger:
         hashes = self.chain.view.deposit_hashes(b.deposit_count)
         return BatchContext(b.batch_time, self.separator, hashes, signer_cache=self._signers)
 
-    def _replay(self, b: ProposedBatch, key: bytes) -> list[bytes]:
-        """Re-execute ``b`` from its (our own) previous root; store and return its trace."""
+    def _replay(self, b: ProposedBatch, key: bytes) -> bytes:
+        """Check ``b`` from its (our own) previous root: store and return its post-root only."""
         txs = self._transactions(b)
         ctx = self._context(b)
         started = time.perf_counter()
-        overlay = StateOverlay(self.db.nodes, b.prev_root)
-        roots = stf_trace(overlay, txs, ctx)
+        root = check_batch(self.store, key, b.prev_root, txs, ctx)
         seconds = time.perf_counter() - started
-        self.store.put(key, roots, overlay.pending_nodes())
-        self._remember_trace(key, roots)
         self._replayed.add(key)
         self.metrics.replayed_txs.inc(len(txs))
         self.metrics.replay_seconds.inc(seconds)
         log.info(
             "batch.replayed",
+            batch_index=b.index,
+            nonce=b.nonce,
+            txs=len(txs),
+            seconds=round(seconds, 4),
+            txs_per_s=round(len(txs) / seconds) if seconds > 0 else None,
+            state_root="0x" + root.hex(),
+        )
+        return root
+
+    def _trace(self, b: ProposedBatch, key: bytes) -> list[bytes]:
+        """Trace ``b`` (a root after every tx) from its pre-state; store and return the trace."""
+        txs = self._transactions(b)
+        ctx = self._context(b)
+        started = time.perf_counter()
+        roots = trace_batch(self.store, key, b.prev_root, txs, ctx)
+        seconds = time.perf_counter() - started
+        self.metrics.traced_txs.inc(len(txs))
+        self.metrics.trace_seconds.inc(seconds)
+        log.info(
+            "batch.traced",
             batch_index=b.index,
             nonce=b.nonce,
             txs=len(txs),
@@ -482,13 +506,20 @@ class Challenger:
         while len(self._traces) > _TRACE_CACHE:
             self._traces.popitem(last=False)
 
-    def _full_trace(self, b: ProposedBatch) -> list[bytes] | None:
+    def _full_trace(self, b: ProposedBatch) -> list[bytes]:
+        """Return the trace of ``b``: from memory, from the store, or built now (and stored).
+
+        Only batches this challenger plays get here (a game of its own, or an ``open`` about to
+        be sent), so only they are ever traced. Raise what reading ``b``'s transactions from L1
+        raises, or :class:`~challenger.errors.ReplayMismatch`.
+        """
         key = self._trace_key(b)
         roots = self._traces.get(key)
         if roots is None:
             roots = self.store.trace(key)
-            if roots is not None:
-                self._remember_trace(key, roots)
+            if roots is None:
+                roots = self._trace(b, key)
+            self._remember_trace(key, roots)
         return roots
 
     def _report(self, w: Walk) -> None:
@@ -519,7 +550,7 @@ class Challenger:
             self.metrics.batches_checked.labels(c.verdict.value).inc()
             key = self._keys.get(b)
             cached = key is not None and key not in self._replayed
-            # A restart checks every batch again from its stored trace: old news for the final ones.
+            # A restart judges every batch again from its stored post-root: old news for final ones.
             say = log.debug if cached and b.index < self.chain.view.final_count else log.info
             say("batch.checked", **fields, ok=c.verdict is Verdict.OK, txs=b.tx_count,
                 verdict=c.verdict.value, cached=cached)  # fmt: skip
@@ -589,18 +620,21 @@ class Challenger:
         self.store.set_flag(flag)
 
     def _trace_for(self, g: GameView) -> ListTrace | None:
-        """Return the trace ``g`` is played with (None: not known yet)."""
+        """Return the trace ``g`` is played with (None: its batch is not judged yet).
+
+        The trace of a live game's batch is built now if it is neither in memory nor stored.
+        """
         if not g.active or not g.batch_live:
             return ListTrace([g.root_lo, g.root_hi])  # solve only claims or closes here
         check = self._checks.get((g.batch_index, g.batch_nonce))
-        roots = None if check is None or check.own_root is None else self._full_trace(check.batch)
-        if roots is None:
+        if check is None or check.own_root is None:
             mark = ("untraceable", g.game_id, None if check is None else check.verdict)
             if mark not in self._reported:
                 self._reported.add(mark)
                 log.warning("game.untraceable", game_id=g.game_id, batch_index=g.batch_index,
                             verdict=None if check is None else check.verdict.value)  # fmt: skip
             return None
+        roots = self._full_trace(check.batch)
         if plays_lying(check, self.config.dishonest_batch):
             roots = lie_after(roots, lie_index(len(roots) - 1))
         return ListTrace(roots)
@@ -612,8 +646,6 @@ class Challenger:
             raise ChallengerError(f"{game.describe()}: its batch is not in the challenger's view")
         b = check.batch
         roots = self._full_trace(b)
-        if roots is None:
-            raise ChallengerError(f"{game.describe()}: no trace of {b.describe()}")
         txs = self._transactions(b)
         return step_inputs(LayeredStore(self.db.nodes), roots[tx_index], txs, tx_index,
                            self._context(b))  # fmt: skip
@@ -726,6 +758,18 @@ class Challenger:
             if mark not in self._reported:
                 self._reported.add(mark)
                 log.info("game.would_open", **fields, bond_wei=self.bond)
+            return
+        # Never stake a bond on a batch it could not play: its trace is built and stored (or
+        # found) first. Only the batches it disputes are ever traced.
+        try:
+            self._full_trace(b)
+        except Exception as err:  # tried again next round; the other opens go on
+            untraced = ("untraced", b.key, b.new_root, type(err).__name__)
+            if untraced not in self._reported:
+                self._reported.add(untraced)
+                say = log.error if isinstance(err, ReplayMismatch) else log.warning
+                say("game.open_untraced", **fields, err=f"{type(err).__name__}: {err}",
+                    hint="no game without its trace; tried again every round")  # fmt: skip
             return
         me = self.address
         latest = int(self.rpc("read nonce", lambda: self.w3.eth.get_transaction_count(me)))

@@ -18,6 +18,7 @@ __all__ = [
     "GenesisMismatch",
     "L1Unreachable",
     "ProposalNotFound",
+    "ReplayMismatch",
     "TraceCorrupt",
 ]
 
@@ -52,3 +53,7 @@ class ProposalNotFound(ChallengerError):
 
 class TraceCorrupt(ChallengerError):
     """A stored trace whose bytes are not a list of 32-byte roots."""
+
+
+class ReplayMismatch(ChallengerError):
+    """A batch's trace that does not end at the post-root its check recorded."""

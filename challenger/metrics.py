@@ -5,8 +5,12 @@ Shell layer. Names (all prefixed ``challenger_``):
 =====================================  =============================================================
 ``batches_checked_total{verdict}``     batches given a verdict (ok, wrong, unreadable), counted once
                                        per ``(index, nonce)`` and process
-``replayed_txs_total``                 transactions re-executed (cached traces are not counted)
-``replay_seconds_total``               time spent re-executing them (rate = the two divided)
+``replayed_txs_total``                 transactions re-executed to check batches (post-roots
+                                       found in the store are not counted)
+``replay_seconds_total``               time spent checking them (rate = the two divided)
+``traced_txs_total``                   transactions re-executed to trace a batch it plays (a root
+                                       after each; stored traces are not counted)
+``trace_seconds_total``                time spent tracing them
 ``l1_head_block``                      the latest L1 block seen
 ``l1_lag_blocks``                      L1 blocks not yet fully checked: the head minus the newest
                                        block up to which every pending batch has a verdict
@@ -47,6 +51,12 @@ class Metrics:
         self.replayed_txs = Counter(p + "replayed_txs", "Transactions re-executed", registry=r)
         self.replay_seconds = Counter(
             p + "replay_seconds", "Seconds spent re-executing transactions", registry=r
+        )
+        self.traced_txs = Counter(
+            p + "traced_txs", "Transactions re-executed to trace a disputed batch", registry=r
+        )
+        self.trace_seconds = Counter(
+            p + "trace_seconds", "Seconds spent tracing disputed batches", registry=r
         )
         self.head = Gauge(p + "l1_head_block", "Latest L1 block seen", registry=r)
         self.lag_blocks = Gauge(

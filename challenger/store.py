@@ -1,19 +1,23 @@
-"""The challenger's own LevelDB: every state it replayed, the trace of every batch, a few flags.
+"""The challenger's own LevelDB: every state it replayed, the traces it played, a few flags.
 
 Shell layer (disk through :class:`optirollup.state.leveldb.LevelDB`). One database under
 ``<data-dir>/state`` holds
 
-* the trie nodes of every state root the challenger computed, the intermediate roots of each
-  batch included (the one-step proof of any transaction is cut from them). Nodes are never
-  deleted, so going back to an earlier root after a deletion or a reorg costs nothing;
-* ``trace/<key>``: the per-transaction trace ``R_0 … R_n`` of a replayed batch, as ``n + 1``
-  32-byte roots, under its content address :func:`challenger.core.trace_key`;
-* ``post/<key>``: ``R_n`` alone (what the verdict needs, read without the whole trace);
+* the trie nodes of every state root the challenger computed: the post-state of every batch it
+  checked, and every intermediate state of each batch it traced (the one-step proof of any of
+  its transactions is cut from them). Nodes are never deleted, so going back to an earlier
+  root after a deletion or a reorg, or tracing a batch long after it was checked, costs
+  nothing;
+* ``post/<key>``: the post-root of a checked batch, under its content address
+  :func:`challenger.core.trace_key` (what the verdict needs);
+* ``trace/<key>``: the per-transaction trace ``R_0 … R_n`` of a batch it traced (one it
+  plays a game on), as ``n + 1`` 32-byte roots;
 * ``flag/<name>``: one-off facts that must survive a restart (a game's result was logged).
 
-A trace and the nodes of its states are written in one atomic, synced write batch: after a
-crash either both are there or neither, so a restart finds a trace only if it can also prove
-every step of it.
+A post-root and the nodes of its state, or a trace and the nodes of all its states, are
+written in one atomic, synced write batch (:meth:`TraceStore.put_post`, :meth:`TraceStore.put`):
+after a crash either both are there or neither, so a restart finds a post-root only if it can
+check the next batch from it, and a trace only if it can prove every step of it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from collections.abc import Mapping, Sequence
 
 from challenger.errors import TraceCorrupt
 from optirollup.state.leveldb import LevelDB
+from optirollup.state.store import NodeStore
 
 __all__ = ["TraceStore"]
 
@@ -37,6 +42,11 @@ class TraceStore:
         """Use ``db`` (the caller opens and closes it)."""
         self.db = db
 
+    @property
+    def nodes(self) -> NodeStore:
+        """Return the trie node store (replays read their pre-states from it)."""
+        return self.db.nodes
+
     def trace(self, key: bytes) -> list[bytes] | None:
         """Return the trace stored under ``key``, or None."""
         raw = self.db.get_meta(_TRACE + key)
@@ -50,7 +60,7 @@ class TraceStore:
         return [raw[i : i + 32] for i in range(0, len(raw), 32)]
 
     def post_root(self, key: bytes) -> bytes | None:
-        """Return the last root of the trace under ``key``, or None if there is none."""
+        """Return the post-root recorded under ``key`` (checked or traced), or None."""
         raw = self.db.get_meta(_POST + key)
         if raw is not None and len(raw) != 32:
             raise TraceCorrupt(f"post-root of trace 0x{key.hex()} is {len(raw)} bytes, not 32")
@@ -61,6 +71,13 @@ class TraceStore:
         if len(roots) < 2 or any(len(r) != 32 for r in roots):
             raise ValueError("a trace is R_0 .. R_n (n ≥ 1) of 32 bytes each")
         self.db.write_batch(nodes, {_TRACE + key: b"".join(roots), _POST + key: roots[-1]})
+
+    def put_post(self, key: bytes, post_root: bytes, nodes: Mapping[bytes, bytes]) -> None:
+        """Store the post-root of a checked batch under ``key`` and its state's ``nodes``,
+        atomically."""
+        if len(post_root) != 32:
+            raise ValueError(f"a post-root is 32 bytes, got {len(post_root)}")
+        self.db.write_batch(nodes, {_POST + key: post_root})
 
     def has_state(self, root: bytes) -> bool:
         """Tell whether the trie of ``root`` is here (its root node is stored)."""

@@ -34,8 +34,9 @@ from web3.exceptions import Web3RPCError
 from challenger.agent import Challenger
 from challenger.cli import load_config
 from challenger.core import GameRef, Verdict
-from challenger.errors import DeploymentMismatch
+from challenger.errors import DeploymentMismatch, ReplayMismatch
 from challenger.metrics import Metrics
+from challenger.replay import trace_batch
 from optirollup.codec import eip712
 from optirollup.codec.batch import encode_tx_list
 from optirollup.devnet import Devnet, DevnetAccount, DevnetConfig, write_devnet_file
@@ -444,6 +445,7 @@ def test_a_lying_proposer_loses_its_batch_and_stake_to_the_challenger(
         assert wrong["batch_index"] == bad.index
         assert wrong["expected_root"] == "0x" + bad.honest[-1].hex()
         assert [e["batch_index"] for e in ch.events("batch.replayed")] == [bad.index]
+        assert [e["batch_index"] for e in ch.events("batch.traced")] == [bad.index]
         assert ch.events("batch.checked", batch_index=bad.index, ok=False)
         (step,) = ch.events("game.moved", action="step")
         assert step["tx_index"] == lie_at
@@ -452,6 +454,7 @@ def test_a_lying_proposer_loses_its_batch_and_stake_to_the_challenger(
         assert metrics["challenger_bonds_at_risk_wei"] == 0
         assert metrics['challenger_batches_checked_total{verdict="wrong"}'] == 1
         assert metrics["challenger_replayed_txs_total"] == n
+        assert metrics["challenger_traced_txs_total"] == n
         assert metrics["challenger_claimed_wei_total"] == net.bond + net.stake // 2
 
 
@@ -479,6 +482,7 @@ def test_an_honest_proposer_beats_a_dishonest_challenger_which_loses_its_bond(
         assert net.w3.eth.get_balance(net.challenger.address) <= before - net.bond
         assert net.batch_count() == 1  # the valid batch stays
         assert ch.events("batch.checked", batch_index=good.index, ok=True)
+        assert [e["batch_index"] for e in ch.events("batch.traced")] == [good.index]
         assert not ch.events("batch.wrong_root")
         assert not ch.events("bond.claimed")
 
@@ -538,7 +542,8 @@ def test_a_challenger_killed_mid_game_reloads_the_game_from_l1_and_still_wins(
         assert net.game_count() == 1  # it did not open a second game
         assert net.claimed(net.challenger.address) == [net.bond + net.stake // 2]
         assert not again.events("game.opened")
-        assert not again.events("batch.replayed")  # the trace came from its data directory
+        assert not again.events("batch.replayed")  # the post-root came from its data directory
+        assert not again.events("batch.traced")  # and so did the trace
         assert again.events("batch.checked", batch_index=bad.index, ok=False, cached=True)
 
 
@@ -607,6 +612,7 @@ def test_a_dry_run_reports_the_game_it_would_open_and_sends_nothing(tmp_path: Pa
             assert wrong["expected_root"] == "0x" + bad.honest[-1].hex()
         assert net.game_count() == 0
         assert net.w3.eth.get_transaction_count(net.challenger.address) == nonce
+        assert not ch.events("batch.traced")  # it plays nothing, so it traces nothing
 
 
 def test_a_deployment_file_whose_oracle_is_not_the_rollups_genesis_is_refused(
@@ -666,6 +672,7 @@ def test_many_batches_and_two_games_at_once_the_dispute_is_won_and_the_lie_is_lo
         assert net.batch_count() == bad.index  # 3, 4 and 5 are gone; 0, 1 and 2 stay
         assert net.claimed(net.challenger.address) == [net.bond + net.stake // 2]
         assert [e["batch_index"] for e in ch.events("batch.replayed")] == [0, 1, 2, 3]
+        assert [e["batch_index"] for e in ch.events("batch.traced")] == [1, 3]  # the played ones
         assert [e["batch_index"] for e in ch.events("batch.skipped")] == [4, 5]
         assert [e["ok"] for e in ch.events("batch.checked")] == [True, True, True, False]
 
@@ -743,6 +750,32 @@ def test_an_open_that_left_the_pool_unmined_does_not_keep_the_batch_from_its_gam
             bad.nonce,
             net.challenger.address,
         )
+
+
+def test_no_game_is_opened_before_the_trace_of_its_batch_is_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with devnet(tmp_path) as net:
+        liar = ScriptedProposer(net)
+        bad = liar.propose(liar.deposits(6), lie_at=3)
+        key = (bad.index, bad.nonce)
+        with in_process(net, tmp_path / "ch") as ch:
+
+            def failing(*args: Any) -> list[bytes]:
+                raise ReplayMismatch("the trace does not reproduce the check")
+
+            monkeypatch.setattr("challenger.agent.trace_batch", failing)
+            rounds(ch, lambda: ch._checks[key].verdict is Verdict.WRONG, "the batch judged")
+            ch.tick()
+            assert net.game_count() == 0  # no bond without the trace it would be played with
+            assert ch.store.trace(ch._trace_key(ch._checks[key].batch)) is None
+            monkeypatch.setattr("challenger.agent.trace_batch", trace_batch)
+            ch.tick()
+            assert net.game_count() == 1
+            roots = ch.store.trace(ch._trace_key(ch._checks[key].batch))
+            assert roots == bad.honest
+            g = rounds(ch, lambda: resolved(net, 0), "the game won", tick=liar.defend)
+        assert g.status is Status.CHALLENGER_WON and g.lo == 3
 
 
 def test_a_broken_game_or_failing_batch_checks_do_not_stop_the_other_games(

@@ -50,6 +50,20 @@ def test_nothing_is_written_for_a_trace_that_is_not_a_list_of_roots(tmp_path: Pa
         assert store.trace(KEY) is None and keccak(b"node") not in db.nodes
 
 
+def test_a_post_root_is_stored_with_its_state_and_a_malformed_one_is_not(tmp_path: Path) -> None:
+    node = b"\xc2\x80\x80" * 11  # any bytes: the store does not decode nodes
+    with LevelDB(tmp_path / "state") as db:
+        store = TraceStore(db)
+        with pytest.raises(ValueError, match="32 bytes"):
+            store.put_post(KEY, b"short", {keccak(node): node})
+        assert store.post_root(KEY) is None and keccak(node) not in db.nodes
+        store.put_post(KEY, keccak(node), {keccak(node): node})
+    with LevelDB(tmp_path / "state") as db:
+        store = TraceStore(db)
+        assert store.post_root(KEY) == keccak(node) and store.has_state(keccak(node))
+        assert store.trace(KEY) is None  # a check keeps no trace
+
+
 def test_a_corrupt_trace_is_reported_with_a_way_out(tmp_path: Path) -> None:
     with LevelDB(tmp_path / "state") as db:
         db.write_batch({}, {b"trace/" + KEY: b"\x01" * 40, b"post/" + KEY: b"\x01" * 31})
