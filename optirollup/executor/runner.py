@@ -20,13 +20,28 @@ a batch is being posted); only the core calls before and after them take it. A t
    deleted ``(index, nonce)`` s;
 6. posts every sealed batch L1 does not hold yet, in order (:class:`BatchPoster` is
    idempotent, so a batch sent just before a crash is not sent twice);
-7. finalizes what can be finalized;
+7. finalizes what can be finalized (:class:`Finalizer` reads L1 only once the first pending
+   batch's window can have closed, or while a game or a change it did not make is pending);
 8. defends: every open game against one of its batches is answered by the dispute solver from
    the batch's own trace (keyed by ``(index, nonce)``: an index is reused after a deletion),
    and the responder sends the moves.
 
 Everything it needs after a crash is in LevelDB (the journal, sealed batches, resting orders)
 or on L1, so a restart is :meth:`NodeRunner.start` again.
+
+**L1 round trips.** A quiet round costs the latest block (its number also bounds the deposit
+and game log reads), the Rollup's batch count and, when blocks came, the two log reads. A batch
+costs its ``eth_sendRawTransaction`` and its receipt: the proposer's transactions go through
+one :class:`~optirollup.l1.deploy.LocalSender` (nonce, chain id and priority fee kept locally,
+the fee cap from the round's block) with the propose's gas bounded locally
+(:func:`~optirollup.executor.l1.propose_gas`), and the poster trusts the count and last root
+its own last propose left (read again after any error, a restart, or a count that moved
+otherwise). Dispute moves are sent by the :class:`~optirollup.dispute.responder.Responder`,
+which reads the nonce itself: after any round with a game the sender's nonce is read again.
+Between rounds the loop waits ``poll_seconds``, but starts the next round as soon as an order
+has sealed a full batch (it looks every 20 ms), so a batch goes to L1 when it is full, not at
+the next poll; and a round takes the core's lock three times (:meth:`NodeRunner.tick`), since
+each wait for it is a wait behind a whole burst of orders.
 
 **Metrics.** The runner owns one Prometheus registry, passed to the API's ``create_app``, so one
 ``GET /metrics`` serves both (:class:`NodeMetrics` lists the loop's series).
@@ -44,8 +59,9 @@ that batch N was posted faked, also read back from L1 at start-up).
 
 **Crash points (tests only).** ``OPTIROLLUP_CRASHPOINT=<name>[:<n>]`` makes the process kill
 itself with SIGKILL the ``n``-th time (default 1) it passes point ``name`` (:data:`CRASHPOINTS`):
-``after_ack`` counts acknowledged orders (the process dies just after the answer is sent, the
-order's batch still open); the batch points count only batches that hold a FILL, so a test can
+``after_ack`` counts acknowledged order requests, ``POST /orders`` or ``POST /orders/batch``
+answered 200 (the process dies just after the answer is sent, the orders' batch still open);
+the batch points count only batches that hold a FILL, so a test can
 deposit and wait for prices before it trades.
 """
 
@@ -65,7 +81,6 @@ import structlog
 from eth_account import Account
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from web3 import Web3
 
 from optirollup.codec.tx import ListMarket, MarketKind, TxType
 from optirollup.dispute.game import ASSERTER, GameView, Status
@@ -73,11 +88,11 @@ from optirollup.dispute.responder import Responder, read_game
 from optirollup.dispute.solver import ListTrace, solve
 from optirollup.dispute.witness import StepInputs, step_inputs
 from optirollup.errors import OptiRollupError
-from optirollup.executor.l1 import BatchPoster, DepositFollower, finalize_due
+from optirollup.executor.l1 import BatchPoster, DepositFollower, Finalizer, connect
 from optirollup.executor.node import NodeCore, NodeError
 from optirollup.executor.sequencer import BatchRecord, SealPolicy
 from optirollup.hashing import keccak
-from optirollup.l1.deploy import Deployment, bind, send
+from optirollup.l1.deploy import Deployment, LocalSender, bind
 from optirollup.oracle import (
     BadFeedParams,
     OracleFeed,
@@ -114,7 +129,7 @@ DEVNET_MARKET = (1, 0, b"ETH-PERP".ljust(16, b"\x00"), 0, 0, 100_000, 1_000, 100
 10% initial / 5% maintenance margin, 2 / 5 bp maker / taker fees, 1% funding cap a tick."""
 
 CRASHPOINTS: Mapping[str, str] = {
-    "after_ack": "an order was acknowledged and the answer sent; its batch is still open",
+    "after_ack": "an order request was acknowledged and the answer sent; its batch is open",
     "after_seal": "a batch holding a FILL was sealed, not posted",
     "after_propose_sent": "the propose of a batch holding a FILL was mined, not yet recorded",
     "after_finalize_sent": "the finalize of a batch holding a FILL was mined, not yet recorded",
@@ -126,6 +141,11 @@ PRICE_SOURCES = ("random-walk", "file")
 
 FAULT_TAG = b"optirollup-fault"
 """Prefix of the fake roots of fault injection: ``F = keccak(FAULT_TAG ‖ honest root)``."""
+
+_RECORDS_KEPT = 64
+"""Sealed, unposted batch records the loop keeps in memory (more are read again to post)."""
+_SEAL_WATCH_SECONDS = 0.02
+"""How often the idle loop looks for a batch sealed by an order."""
 
 _FAULT_INJECTED = b"fault/injected"
 _FAULT_DONE = b"fault/done"
@@ -251,16 +271,20 @@ class CrashPoint:
             self.kill()
 
 
+_ACKED_ROUTES = frozenset({("POST", "/orders"), ("POST", "/orders/batch")})
+
+
 class _CrashAfterAck:
-    """ASGI middleware: pass ``after_ack`` once an order's acknowledgement (200) is sent."""
+    """ASGI middleware: pass ``after_ack`` once an order request's answer (200) is sent."""
 
     def __init__(self, app: ASGIApp, crash: CrashPoint) -> None:
         self.app = app
         self.crash = crash
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve the request; after a 200 to ``POST /orders``, pass the crash point."""
-        if scope["type"] != "http" or (scope["method"], scope["path"]) != ("POST", "/orders"):
+        """Serve the request; after a 200 to ``POST /orders`` or ``POST /orders/batch``, pass
+        the crash point."""
+        if scope["type"] != "http" or (scope["method"], scope["path"]) not in _ACKED_ROUTES:
             await self.app(scope, receive, send)
             return
         status = 0
@@ -411,12 +435,14 @@ class NodeRunner:
     def __post_init__(self) -> None:
         c = self.config
         self.metrics = NodeMetrics(self.registry)
-        self.w3 = Web3(Web3.HTTPProvider(c.rpc_url, request_kwargs={"timeout": 60}))
+        self.w3 = connect(c.rpc_url, timeout=60)
         dep = c.deployment
         self.vault = bind(self.w3, "Vault", dep.vault)
         self.rollup = bind(self.w3, "Rollup", dep.rollup)
         self.game = bind(self.w3, "DisputeGame", dep.dispute_game)
         self.proposer = Account.from_key(c.proposer_key)
+        self.sender = LocalSender(self.proposer)
+        """Every transaction of the proposer's key but dispute moves (see the module notes)."""
         if c.oracle_key is not None and c.price_source == "file":
             assert c.price_file is not None
             read_price_file(c.price_file)  # a bad file stops the start, with its reason
@@ -439,7 +465,8 @@ class NodeRunner:
                 now=int(self.clock()),
             )
             self.follower = DepositFollower(self.w3, self.vault, dep.block, c.confirmations)
-            self.poster = BatchPoster(self.w3, self.rollup, self.proposer)
+            self.poster = BatchPoster(self.w3, self.rollup, self.sender)
+            self.finalizer = Finalizer(self.w3, self.rollup, self.game, self.sender)
             self.responder = Responder(self.game, self.proposer, self._step_source)
             self._walk = RandomWalk(
                 seed=dep.chain_id,
@@ -453,6 +480,7 @@ class NodeRunner:
             raise
         self.l1_time = 0
         self.l1_head = 0
+        self.l1_base_fee = 0
         self._last_oracle = 0
         self._last_funding = int(self.clock())
         self._traces: dict[tuple[int, int], _BatchTrace] = {}
@@ -460,6 +488,9 @@ class NodeRunner:
         self._games: set[int] = set()
         self._check_stake = True
         self._sealed_seen = self.core.sequencer.batch_count
+        self._records: dict[int, BatchRecord] = {}
+        """Sealed batches not posted yet, as sealed (no second read of LevelDB to post them)."""
+        self._final_seen: int | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._server: Any = None
@@ -468,33 +499,55 @@ class NodeRunner:
     # -- time -------------------------------------------------------------------------------
 
     def batch_clock(self) -> tuple[int, int]:
-        """Return ``(batch_time, now)``: the time a batch opened now gets, and local seconds."""
-        with self.lock:
-            last = self.core.sequencer.last_batch_time
-        return max(self.l1_time, last), int(self.clock())
+        """Return ``(batch_time, now)``: the time a batch opened now gets, and local seconds.
+
+        Without the lock (every order request asks before it waits for the core): both reads
+        are single attributes, and the value is a snapshot the caller uses later anyway (the
+        sequencer raises a batch's time to the last sealed one's itself).
+        """
+        return max(self.l1_time, self.core.sequencer.last_batch_time), int(self.clock())
 
     # -- the loop ---------------------------------------------------------------------------
 
     def tick(self) -> None:
-        """Run one round of the loop (see the module notes)."""
+        """Run one round of the loop (see the module notes).
+
+        The core's lock is taken twice before posting (to read where the deposits are, and to
+        include them, sign prices, seal and collect what was sealed) and once after: the HTTP
+        handlers hold it for whole bursts, so each wait for it is a wait behind one.
+        """
         head = self.w3.eth.get_block("latest")
         self.l1_time, self.l1_head = int(head["timestamp"]), int(head["number"])
+        self.l1_base_fee = int(head.get("baseFeePerGas", 0))
         self.metrics.lag_seconds.set(self.clock() - self.l1_time)
-        batch_time, now = self.batch_clock()
-        self._deposits(batch_time, now)
+        seq = self.core.sequencer
         with self.lock:
+            included = seq.state.system().next_deposit_index
+            batch_time, now = max(self.l1_time, seq.last_batch_time), int(self.clock())
+        new = self.follower.poll(included, head=self.l1_head)  # L1 reads: outside the lock
+        with self.lock:
+            if new:
+                self.core.include_deposits(
+                    included, [(d.hash, d.tx) for d in new], batch_time=batch_time, now=now
+                )
             self._oracle(batch_time, now)
             self._seal(now)
             # Every batch sealed since the last round, here or by a full batch in submit().
-            count = self.core.sequencer.batch_count
-            sealed = [self.core.sequencer.batch(i) for i in range(self._sealed_seen, count)]
+            count = seq.batch_count
+            sealed = [seq.batch(i) for i in range(self._sealed_seen, count)]
             self._sealed_seen = count
+            recorded = self.core.status().posted
+        if new:
+            self.metrics.deposits.inc(len(new))
+            log.info("deposits.included", first=included, count=len(new))
         for record in sealed:
             self.metrics.batches.labels("sealed").inc()
+            if len(self._records) < _RECORDS_KEPT:
+                self._records[record.index] = record
             if _has_fill(record):
                 self.crash.hit("after_seal")
-        self._post()
-        self._finalize()
+        l1_count = self._post(count, recorded)
+        self._finalize(l1_count)
         self._defend()
         read = min(self.follower.next_block, self._games_from)
         self.metrics.lag_blocks.set(max(0, self.l1_head + 1 - read))
@@ -507,18 +560,6 @@ class NodeRunner:
             log.info("batch.sealed", batch_index=record.index, txs=len(record.txs),
                      state_root="0x" + record.post_root.hex())  # fmt: skip
         return record
-
-    def _deposits(self, batch_time: int, now: int) -> None:
-        with self.lock:
-            included = self.core.sequencer.state.system().next_deposit_index
-        new = self.follower.poll(included)  # L1 reads: outside the lock
-        if new:
-            with self.lock:
-                self.core.include_deposits(
-                    included, [(d.hash, d.tx) for d in new], batch_time=batch_time, now=now
-                )
-            self.metrics.deposits.inc(len(new))
-            log.info("deposits.included", first=included, count=len(new))
 
     # -- the oracle -------------------------------------------------------------------------
 
@@ -595,35 +636,51 @@ class NodeRunner:
 
     # -- posting ----------------------------------------------------------------------------
 
-    def _post(self) -> None:
+    def _post(self, sealed: int, recorded: int) -> int:
+        """Post what L1 lacks of the first ``sealed`` batches (``recorded``: the posted count
+        the core holds); return the Rollup's batch count after it."""
         l1_count = self.poster.posted_count()
-        with self.lock:
-            sealed = self.core.sequencer.batch_count
-            recorded = self.core.status().posted
         if l1_count < recorded:
             self._deleted(l1_count, recorded)
         self.metrics.unposted.set(max(0, sealed - l1_count))
         if l1_count < sealed and self._check_stake:
             self._restake()
-        for i in range(l1_count, sealed):
-            with self.lock:
-                record = self.core.sequencer.batch(i)
-            asserted = self._asserted(record)
-            tx_hash = self.poster.post(asserted)  # L1: outside the lock
-            if asserted is not record and tx_hash is not None and record.index == self._fault_n:
-                self.db.write_batch({}, {_FAULT_INJECTED: record.index.to_bytes(8, "big")})
-                self.metrics.faults.inc()
-                log.warning("fault.injected", batch_index=record.index,
-                            state_root="0x" + asserted.post_root.hex(),
-                            honest_root="0x" + record.post_root.hex())  # fmt: skip
-            if _has_fill(record):
-                self.crash.hit("after_propose_sent")
-            with self.lock:
-                self.core.mark_posted(i, bytes.fromhex(tx_hash[2:]) if tx_hash else b"\x00" * 32)
-            self.metrics.batches.labels("posted").inc()
-            self.metrics.unposted.set(max(0, sealed - i - 1))
+        for i in [k for k in self._records if k < l1_count]:
+            del self._records[i]
+        # L1 holds batches not recorded as posted (the process died between the two): record
+        # them (their transaction hash unknown, as for a batch found already posted).
+        posted = [(i, b"\x00" * 32) for i in range(recorded, min(l1_count, sealed))]
+        try:
+            for i in range(l1_count, sealed):
+                record = self._records.get(i)
+                if record is None:  # sealed before a restart, or posted again after a deletion
+                    with self.lock:
+                        record = self.core.sequencer.batch(i)
+                asserted = self._asserted(record)
+                # L1: outside the lock. The count just read holds for the first; the poster
+                # knows it for the next ones (its own propose of the one before).
+                tx_hash = self.poster.post(asserted, l1_count=l1_count if i == l1_count else None,
+                                           base_fee=self.l1_base_fee)  # fmt: skip
+                if asserted is not record and tx_hash is not None and i == self._fault_n:
+                    self.db.write_batch({}, {_FAULT_INJECTED: i.to_bytes(8, "big")})
+                    self.metrics.faults.inc()
+                    log.warning("fault.injected", batch_index=i,
+                                state_root="0x" + asserted.post_root.hex(),
+                                honest_root="0x" + record.post_root.hex())  # fmt: skip
+                if _has_fill(record):
+                    self.crash.hit("after_propose_sent")
+                posted.append((i, bytes.fromhex(tx_hash[2:]) if tx_hash else b"\x00" * 32))
+                self._records.pop(i, None)
+                self.metrics.batches.labels("posted").inc()
+                self.metrics.unposted.set(max(0, sealed - i - 1))
+        finally:
+            if posted:  # one wait for the lock for all of them (L1 holds them already)
+                with self.lock:
+                    for i, h in posted:
+                        self.core.mark_posted(i, h)
+        return max(l1_count, sealed)
 
-    def _finalize(self) -> None:
+    def _finalize(self, l1_count: int) -> None:
         def on_final(index: int) -> None:
             self.metrics.batches.labels("finalized").inc()
             with self.lock:
@@ -633,14 +690,17 @@ class NodeRunner:
             if fill:
                 self.crash.hit("after_finalize_sent")
 
-        final = finalize_due(self.w3, self.rollup, self.game, self.proposer, on_final=on_final)
-        on_chain = int(self.rollup.functions.final_count().call())
-        count = int(self.rollup.functions.batch_count().call())
+        f = self.finalizer
+        final = f.run(self.l1_time, l1_count=l1_count, on_final=on_final,
+                      base_fee=self.l1_base_fee)  # fmt: skip
+        on_chain = f.final_count or 0
         self.metrics.l1_batches.labels("final").set(on_chain)
-        self.metrics.l1_batches.labels("pending").set(max(0, count - on_chain))
-        with self.lock:
-            if final or on_chain > self.core.status().final:
-                self.core.mark_final(max(on_chain, final[-1] + 1 if final else 0))
+        self.metrics.l1_batches.labels("pending").set(max(0, l1_count - on_chain))
+        if final or on_chain != self._final_seen:
+            with self.lock:
+                if final or on_chain > self.core.status().final:
+                    self.core.mark_final(max(on_chain, final[-1] + 1 if final else 0))
+            self._final_seen = on_chain
 
     def _deleted(self, l1_count: int, recorded: int) -> None:
         """L1 holds fewer batches than were posted: a game deleted ``l1_count`` and later."""
@@ -664,7 +724,7 @@ class NodeRunner:
             fn = self.rollup.functions.stake()
             tx: dict[str, Any] = {"to": self.rollup.address, "value": bond - staked,
                                   "data": fn._encode_transaction_data()}  # fmt: skip
-            send(self.w3, self.proposer, tx, "stake the proposer bond")  # type: ignore[arg-type]
+            self.sender.send(self.w3, tx, "stake the proposer bond")  # type: ignore[arg-type]
             self.metrics.restakes.inc()
             log.warning("proposer.staked", amount=bond - staked, stake=bond)
         self._check_stake = False
@@ -760,6 +820,9 @@ class NodeRunner:
                 self._defend_one(game_id)
             except OptiRollupError as err:
                 log.error("game.failed", game_id=game_id, err=str(err))
+            finally:
+                # The responder sends from the proposer's key with its own nonce reads.
+                self.sender.forget()
         self.metrics.games_open.set(len(self._games))
 
     def _defend_one(self, game_id: int) -> None:
@@ -808,10 +871,24 @@ class NodeRunner:
         while not self._stop.is_set():
             try:
                 self.tick()
+                ok = True
             except Exception as err:  # keep serving; L1 may be briefly unreachable
+                ok = False
                 self.metrics.tick_failures.inc()
                 log.error("node.tick_failed", err=str(err), kind=type(err).__name__)
-            self._stop.wait(self.config.poll_seconds)
+            self._idle(self.config.poll_seconds, watch=ok)
+
+    def _idle(self, seconds: float, *, watch: bool = True) -> None:
+        """Wait ``seconds``, or (``watch``) less if a batch is sealed meanwhile: a full batch
+        sealed by an order is posted now, not at the next poll. After a failed round the loop
+        waits the whole time."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            # An int read without the lock: at worst one round early or one step late.
+            if watch and self.core.sequencer.batch_count != self._sealed_seen:
+                return
+            if self._stop.wait(min(left, _SEAL_WATCH_SECONDS)):
+                return
 
     def wait(self) -> None:
         """Block until :meth:`stop` is called (or the loop dies)."""

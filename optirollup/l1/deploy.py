@@ -11,11 +11,19 @@ game_clock, clock_extension) → the rule contracts (each distinct one once) →
 The deployer is either an address the node signs for (an unlocked anvil dev account:
 ``eth_sendTransaction``) or an ``eth_account`` ``LocalAccount`` (signed here and sent raw).
 The deployer becomes the owner of the Rollup and the DisputeGame and the Vault's initializer.
+
+:func:`send` is every L1 transaction's way out. A process that sends often from one key (the
+node's proposer) wraps it in a :class:`LocalSender`, which keeps the account's next nonce and
+the chain id locally and the priority fee for a few seconds, so a transaction costs its
+``eth_sendRawTransaction`` and its receipt instead of five reads more; any failed send forgets
+the nonce and the fee, and the next one reads them again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -23,6 +31,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
+from web3.exceptions import TimeExhausted, TransactionNotFound
 from web3.types import TxParams, TxReceipt, Wei
 
 from optirollup.l1 import L1Error
@@ -31,9 +40,11 @@ from optirollup.l1.contracts import Artifact, load
 __all__ = [
     "ALL_RULES",
     "DEPOSIT_TYPE",
+    "RECEIPT_TIMEOUT",
     "Deployment",
     "DeploymentError",
     "L1Params",
+    "LocalSender",
     "VerifierSpec",
     "bind",
     "deploy",
@@ -190,12 +201,131 @@ def devnet_params(oracle: bytes, **overrides: Any) -> L1Params:
 Sender = str | LocalAccount
 
 
-def _address(sender: Sender) -> str:
+class LocalSender:
+    """Send from one local key with the nonce, chain id and priority fee kept locally.
+
+    The nonce is read once (``pending``) and counted up by each transaction this object hands
+    to the node; the chain id is read once; the priority fee is read again after
+    ``fee_seconds``. Any send that raises forgets the nonce and the fee (the next one reads
+    them), and so must the owner whenever something else may have sent from the same key
+    (:meth:`forget`): a stale nonce is refused by the node, never silently reused. Safe to share
+    between threads (a lock covers signing and handing over; receipts are awaited outside it).
+    """
+
+    def __init__(
+        self,
+        account: LocalAccount,
+        *,
+        fee_seconds: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Send from ``account``; read the priority fee again ``fee_seconds`` after the last."""
+        self.account = account
+        self.address = to_checksum_address(account.address)
+        self._fee_seconds = fee_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._nonce: int | None = None
+        self._chain_id: int | None = None
+        self._tip: tuple[int, float] | None = None
+
+    @property
+    def next_nonce(self) -> int | None:
+        """Return the nonce the next transaction gets, or None if it must be read first."""
+        return self._nonce
+
+    def forget(self) -> None:
+        """Read the nonce and the priority fee from the node again before the next send."""
+        with self._lock:
+            self._nonce = None
+            self._tip = None
+
+    def send(self, w3: Web3, tx: TxParams, what: str, *, base_fee: int | None = None) -> TxReceipt:
+        """Sign ``tx`` (gas estimated unless given), send it, wait for its receipt; raise
+        :class:`DeploymentError` unless it succeeded.
+
+        ``base_fee`` is the latest block's base fee if the caller has just read it (the fee
+        cap is twice it plus the tip); None reads the latest block.
+        """
+        fields: dict[str, Any] = dict(tx)
+        fields["from"] = self.address
+        try:
+            with self._lock:
+                if self._chain_id is None:
+                    self._chain_id = int(w3.eth.chain_id)
+                if self._nonce is None:
+                    self._nonce = int(w3.eth.get_transaction_count(self.address, "pending"))
+                fields.setdefault("nonce", self._nonce)
+                fields.setdefault("chainId", self._chain_id)
+                if "gas" not in fields:
+                    fields["gas"] = w3.eth.estimate_gas(fields)  # type: ignore[arg-type]
+                if "gasPrice" not in fields and "maxFeePerGas" not in fields:
+                    if base_fee is None:
+                        base_fee = int(w3.eth.get_block("latest").get("baseFeePerGas", 0))
+                    tip = self._priority_fee(w3)
+                    fields["maxPriorityFeePerGas"] = Wei(tip)
+                    fields["maxFeePerGas"] = Wei(2 * base_fee + tip)
+                signed = self.account.sign_transaction(fields)
+                tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+                if fields["nonce"] == self._nonce:
+                    self._nonce += 1
+            return _receipt(w3, tx_hash, what)
+        except BaseException:
+            self.forget()
+            raise
+
+    def _priority_fee(self, w3: Web3) -> int:
+        now = self._clock()
+        if self._tip is None or now - self._tip[1] >= self._fee_seconds:
+            self._tip = (int(w3.eth.max_priority_fee), now)
+        return self._tip[0]
+
+
+def _address(sender: Sender | LocalSender) -> str:
+    if isinstance(sender, LocalSender):
+        return sender.address
     return to_checksum_address(sender if isinstance(sender, str) else sender.address)
 
 
-def send(w3: Web3, sender: Sender, tx: TxParams, what: str) -> TxReceipt:
-    """Send ``tx`` from ``sender``, wait for its receipt and raise unless it succeeded."""
+RECEIPT_TIMEOUT = 120.0
+"""Seconds :func:`send` waits for a receipt before it raises ``TimeExhausted``."""
+
+
+def _receipt(w3: Web3, tx_hash: Any, what: str, timeout: float = RECEIPT_TIMEOUT) -> TxReceipt:
+    """Wait for ``tx_hash``'s receipt; raise unless the transaction succeeded.
+
+    Polls after 5 ms, then twice as long each time up to half a second: a dev chain mining on
+    demand answers within milliseconds (web3.py's own wait sleeps 100 ms before asking again),
+    and a chain with block times is not asked more than twice a second.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            receipt = w3.eth.get_transaction_receipt(tx_hash)
+            break
+        except TransactionNotFound:
+            if time.monotonic() >= deadline:
+                raise TimeExhausted(
+                    f"{what}: transaction 0x{bytes(tx_hash).hex()} has no receipt after "
+                    f"{timeout:.0f} s"
+                ) from None
+            time.sleep(delay)
+            delay = min(2 * delay, 0.5)
+    if receipt["status"] != 1:
+        raise DeploymentError(f"{what}: transaction 0x{bytes(tx_hash).hex()} reverted")
+    return receipt
+
+
+def send(w3: Web3, sender: Sender | LocalSender, tx: TxParams, what: str) -> TxReceipt:
+    """Send ``tx`` from ``sender``, wait for its receipt and raise unless it succeeded.
+
+    An address is sent for by the node (``eth_sendTransaction``); a ``LocalAccount`` reads its
+    nonce, chain id, gas estimate (unless ``tx`` has gas) and fees, then signs; a
+    :class:`LocalSender` keeps them (see there).
+    """
+    if isinstance(sender, LocalSender):
+        return sender.send(w3, tx, what)
     tx = dict(tx)  # type: ignore[assignment]
     tx["from"] = _address(sender)
     if isinstance(sender, str):
@@ -212,10 +342,7 @@ def send(w3: Web3, sender: Sender, tx: TxParams, what: str) -> TxReceipt:
             tx["maxFeePerGas"] = Wei(2 * base + tip)
         signed = sender.sign_transaction(tx)  # type: ignore[arg-type]
         tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
-    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
-    if receipt["status"] != 1:
-        raise DeploymentError(f"{what}: transaction 0x{bytes(tx_hash).hex()} reverted")
-    return receipt
+    return _receipt(w3, tx_hash, what)
 
 
 def _deploy_one(w3: Web3, sender: Sender, art: Artifact, args: tuple[Any, ...]) -> TxReceipt:

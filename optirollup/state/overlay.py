@@ -12,6 +12,11 @@ new checkpoint, so
 New trie nodes go to a :class:`~optirollup.state.store.LayeredStore` over the base store, so a
 batch is either committed atomically (``pending_nodes()`` handed to one write batch) or thrown
 away (``discard()``). Nodes are never deleted: every earlier root stays readable.
+
+Decoded trie nodes are kept in a bounded :class:`~optirollup.state.mpt.NodeCache` shared by
+reads and root computations; :func:`~optirollup.state.mpt.bulk_update` seeds it with the nodes
+it creates, so the reads after a root (the next batch's) start warm, and :meth:`commit` trims
+it between batches.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ class StateOverlay:
         self._base_root = root
         self._root = root
         self._cache: dict[bytes, Leaf | None] = {}
-        self._node_cache: dict[bytes, mpt.DecodedNode] = {}  # decoded nodes by hash (immutable)
+        self._node_cache = mpt.NodeCache()  # decoded nodes by hash (immutable, bounded)
         self._dirty: dict[bytes, Leaf] = {}
 
     # -- reads -------------------------------------------------------------------------------
@@ -143,6 +148,7 @@ class StateOverlay:
         write(dict(self._nodes.pending))
         self._nodes.discard()
         self._base_root = root
+        self._node_cache.trim()
         return root
 
     def discard(self) -> None:

@@ -19,7 +19,7 @@ from e2e_devnet import LocalDevnet
 from e2e_node import LOT, NodeProcess, deposit, funded_node, order
 from web3.logs import DISCARD
 
-from optirollup.dispute.game import CHALLENGER, Status
+from optirollup.dispute.game import CHALLENGER, Status, batch_hash
 from optirollup.dispute.responder import Responder, read_game
 from optirollup.dispute.solver import ListTrace, Step, solve
 from optirollup.hashing import keccak
@@ -157,7 +157,7 @@ def test_the_node_defends_a_valid_batch_against_a_lying_challenger_and_takes_its
         lies = ListTrace([prev] + [keccak(b"lie %d" % i) for i in range(n)])
         challenger = net.devnet.config.challenger.local
         bond = int(game.functions.CHALLENGER_BOND().call())
-        fn = game.functions.open(0)
+        fn = game.functions.open(0, batch_hash(batch))  # the batch judged, by its hash
         receipt = send(net.w3, challenger,
                        {"to": dep.dispute_game, "data": fn._encode_transaction_data(),
                         "value": bond}, "open")  # fmt: skip

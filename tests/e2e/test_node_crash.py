@@ -1,8 +1,9 @@
 """The node killed with SIGKILL at points inside sealing, posting and finalizing (issue 5).
 
 Each test runs ``optirollup node run`` as a real process on a fresh devnet with the test-only
-failpoint ``OPTIROLLUP_CRASHPOINT`` armed, trades over HTTP until the process kills itself at
-that point, restarts it without the failpoint, and checks what any watcher of L1 would:
+failpoint ``OPTIROLLUP_CRASHPOINT`` armed, trades over HTTP (a resting order and a taker, one
+request each or both in one ``POST /orders/batch``) until the process kills itself at that
+point, restarts it without the failpoint, and checks what any watcher of L1 would:
 
 * the batches L1 holds are the node's sealed batches (roots, time, transactions), each posted
   once (one ``BatchProposed`` per index);
@@ -26,30 +27,39 @@ from optirollup.l1.deploy import bind
 pytest_plugins = ["e2e_devnet"]
 
 CASES = {
-    # point: (the failpoint as armed, extra node flags)
-    "after_ack": ("after_ack:2", ("--max-seconds", "30")),  # the taker's ack; its batch open
-    "after_seal": ("after_seal", ()),
-    "after_propose_sent": ("after_propose_sent", ()),
-    "after_finalize_sent": ("after_finalize_sent", ()),
+    # case: (the failpoint as armed, extra node flags, both orders in one bulk request)
+    "after_ack": ("after_ack:2", ("--max-seconds", "30"), False),  # the taker's; batch open
+    "after_bulk_ack": ("after_ack:1", ("--max-seconds", "30"), True),  # the bulk request's
+    "after_seal": ("after_seal", (), False),
+    "after_propose_sent": ("after_propose_sent", (), False),
+    "after_finalize_sent": ("after_finalize_sent", (), False),
 }
 
 
-@pytest.mark.parametrize("point", list(CASES), ids=list(CASES))
+@pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
 def test_a_node_killed_at_a_crash_point_restarts_with_l1_equal_to_its_batches_and_each_fill_once(
-    point: str, local_devnet: LocalDevnet, tmp_path: Path
+    case: str, local_devnet: LocalDevnet, tmp_path: Path
 ) -> None:
     net = local_devnet
     alice, bob = net.devnet.config.trader_accounts()
     rollup = bind(net.w3, "Rollup", net.devnet.deployment.rollup)
-    armed, flags = CASES[point]
+    armed, flags, bulk = CASES[case]
+    point = armed.partition(":")[0]
     data = tmp_path / "node"
     node = NodeProcess(net, data, *flags, env={"OPTIROLLUP_CRASHPOINT": armed})
     try:
         funded_node(net, node, (alice, bob))
-        status, rest = node.post("/orders", order(net, alice, 1, 10 * LOT, 1))
-        assert status == 200 and rest["status"] == "resting", rest
-        status, take = node.post("/orders", order(net, bob, 0, 4 * LOT, 1))
-        assert status == 200 and take["status"] == "filled", take
+        maker, taker = order(net, alice, 1, 10 * LOT, 1), order(net, bob, 0, 4 * LOT, 1)
+        if bulk:
+            status, answer = node.post("/orders/batch", {"orders": [maker, taker]})
+            assert status == 200 and [r["status"] for r in answer["results"]] == [200, 200], answer
+            rest, take = (r["ack"] for r in answer["results"])
+        else:
+            status, rest = node.post("/orders", maker)
+            assert status == 200, rest
+            status, take = node.post("/orders", taker)
+            assert status == 200, take
+        assert (rest["status"], take["status"]) == ("resting", "filled"), (rest, take)
         (fill,) = take["fills"]
         if point == "after_finalize_sent":
             node.wait_for(

@@ -1,12 +1,15 @@
 """The node process's pure parts: its configuration checks, the price file it reads, the
-test-only crash points and the lying trace of fault injection (no L1, no disk but tmp files)."""
+test-only crash points (and which answers pass ``after_ack``) and the lying trace of fault
+injection (no L1, no disk but tmp files)."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.types import Message, Receive, Scope, Send
 
 from optirollup.executor.runner import (
     CRASHPOINTS,
@@ -14,6 +17,7 @@ from optirollup.executor.runner import (
     CrashPoint,
     NodeConfig,
     RunnerError,
+    _CrashAfterAck,
     fault_root,
     lying_trace,
     read_price_file,
@@ -116,6 +120,48 @@ def test_a_crash_point_kills_on_its_nth_pass_and_ignores_the_other_points() -> N
     assert kills == []
     point.hit("after_seal")
     assert kills == ["killed"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "passes"),
+    [
+        ("POST", "/orders", 200, True),
+        ("POST", "/orders/batch", 200, True),
+        ("POST", "/orders/batch", 422, False),
+        ("POST", "/orders", 409, False),
+        ("POST", "/cancels", 200, False),
+        ("GET", "/orders/batch", 200, False),
+    ],
+    ids=[
+        "an order acknowledged",
+        "a bulk request answered",
+        "a bulk request refused",
+        "an order refused",
+        "a cancel",
+        "a read",
+    ],  # fmt: skip
+)
+def test_after_ack_is_passed_once_an_order_or_bulk_request_is_answered_200(
+    method: str, path: str, status: int, passes: bool
+) -> None:
+    hits: list[str] = []
+    point = CrashPoint("after_ack", kill=lambda: hits.append("killed"))
+    sent: list[Message] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope: Scope = {"type": "http", "method": method, "path": path}
+    asyncio.run(_CrashAfterAck(app, point)(scope, receive, send))
+    assert len(sent) == 2  # the answer went out first
+    assert hits == (["killed"] if passes else [])
 
 
 # --------------------------------------------------------------------------- fault injection
