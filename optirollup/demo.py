@@ -400,6 +400,11 @@ class _Demo:
         final = int(self.rollup.functions.final_count().call())
         count = int(self.rollup.functions.batch_count().call())
         gas, disputing = self.gas()
+        claimed: Counter[str] = Counter()
+        for e in self.events(self.game, "Claimed"):
+            who = str(e["args"]["account"]).lower()
+            role = {self.challenger.lower(): "challenger", self.proposer.lower(): "proposer"}
+            claimed[role.get(who, who)] += int(e["args"]["amount"])
         lines = [
             "",
             "optirollup demo: summary",
@@ -409,6 +414,9 @@ class _Demo:
             f"  dispute      game {game['game_id']} on batch {self.c.fault_batch}: {game['moves']}"
             f" moves, won by {game['winner']}; proposer slashed "
             f"{game['slashed_wei'] / 1e18:g} ETH",
+            "  claimed      "
+            + (", ".join(f"{k} {v / 1e18:g} ETH" for k, v in sorted(claimed.items())) or "-")
+            + " from the DisputeGame (the bond back plus half the slashed stake)",
             "  L1 gas       " + ", ".join(f"{k} {v:,}" for k, v in sorted(gas.items())),
             "    of which the game: "
             + ", ".join(f"{k} {v:,}" for k, v in sorted(disputing.items())),
