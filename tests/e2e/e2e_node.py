@@ -87,6 +87,15 @@ class NodeProcess:
         with urllib.request.urlopen(self.url + path, timeout=5) as r:
             return str(r.read().decode())
 
+    def metrics(self) -> dict[str, float]:
+        """Return the node's /metrics samples by name and labels (``name{label="v"}``)."""
+        out = {}
+        for line in self.get_text("/metrics").splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                out[name] = float(value)
+        return out
+
     def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
         """Return the status and decoded answer of ``POST path``."""
         req = urllib.request.Request(

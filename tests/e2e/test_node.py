@@ -34,16 +34,6 @@ def net(local_devnet: LocalDevnet) -> LocalDevnet:
     return local_devnet
 
 
-def _metrics(node: NodeProcess) -> dict[str, float]:
-    """Return the node's /metrics samples by name and labels (``name{label="v"}``)."""
-    out = {}
-    for line in node.get_text("/metrics").splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            out[name] = float(value)
-    return out
-
-
 def test_orders_over_http_fill_post_and_finalize_and_a_sigkill_loses_nothing(
     net: LocalDevnet, tmp_path: Path
 ) -> None:
@@ -85,7 +75,7 @@ def test_orders_over_http_fill_post_and_finalize_and_a_sigkill_loses_nothing(
         assert [int(p["size"]) for p in positions] == [4 * LOT]
         assert bytes(rollup.functions.last_root().call()).hex() == before["head_root"][2:]
         # One /metrics serves the API's series and the loop's.
-        m = _metrics(node)
+        m = node.metrics()
         assert m['optirollup_orders_total{result="filled"}'] == 1
         assert m["optirollup_deposits_included_total"] == 2
         assert m['optirollup_node_batches_total{event="posted"}'] >= 1
@@ -178,7 +168,7 @@ def test_the_node_defends_a_valid_batch_against_a_lying_challenger_and_takes_its
             lambda: game.functions.credits(proposer).call() == 0, "the defender to claim the bond"
         )
         node.wait_for(
-            lambda: _metrics(node)['optirollup_games_resolved_total{result="won"}'] == 1,
+            lambda: node.metrics()['optirollup_games_resolved_total{result="won"}'] == 1,
             "the game counted as won",
         )
         assert node.kill(signal.SIGTERM) == 0
@@ -226,8 +216,8 @@ def test_the_oracle_signs_prices_from_a_file_and_funding_from_the_books_premium(
         prices.write_text('{"1": 0}')
         node.wait_for(lambda: node.events("oracle.failed"), "the bad file reported")
         assert "price 0 is not an integer in 1..2^64-1" in node.events("oracle.failed")[0]["err"]
-        assert _metrics(node)["optirollup_oracle_failures_total"] >= 1
+        assert node.metrics()["optirollup_oracle_failures_total"] >= 1
         assert node.get("/markets/1")["oracle_price"] == "3100000000"
-        assert _metrics(node)['optirollup_oracle_txs_total{kind="funding"}'] >= 3
+        assert node.metrics()['optirollup_oracle_txs_total{kind="funding"}'] >= 3
     finally:
         node.close()

@@ -43,15 +43,6 @@ from optirollup.l1.deploy import bind, send
 pytest_plugins = ["e2e_devnet"]
 
 
-def _metrics(node: NodeProcess) -> dict[str, float]:
-    out = {}
-    for line in node.get_text("/metrics").splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            out[name] = float(value)
-    return out
-
-
 def test_a_faulty_batch_is_deleted_by_an_honest_challenger_and_the_node_reposts_it_honestly(
     local_devnet: LocalDevnet, tmp_path: Path
 ) -> None:
@@ -130,7 +121,7 @@ def test_a_faulty_batch_is_deleted_by_an_honest_challenger_and_the_node_reposts_
         )
         assert rollup.functions.stakes(proposer).call() == bond
         check_l1_against_the_node(net, node, acks, once=False)
-        m = _metrics(node)
+        m = node.metrics()
         assert m['optirollup_games_resolved_total{result="lost"}'] == 1
         assert m["optirollup_faults_injected_total"] == 1
         assert m["optirollup_restakes_total"] == 1
