@@ -48,6 +48,7 @@ loops (sealing, deposits, posting) call the core from other threads passes the s
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -74,7 +75,6 @@ from optirollup.api.models import (
     AccountOut,
     BatchOut,
     BookOut,
-    ErrorBody,
     ErrorOut,
     FillOut,
     Flags,
@@ -86,7 +86,6 @@ from optirollup.api.models import (
     OrderBatchOut,
     OrderBatchRequest,
     OrderRequest,
-    OrderResultOut,
     PositionOut,
     StatusOut,
     TxAckOut,
@@ -162,6 +161,28 @@ def _fill_out(ack: OrderAck) -> list[FillOut]:
         )
         for f in ack.fills
     ]
+
+
+def _ack_json(ack: OrderAck) -> dict[str, Any]:
+    """Return ``order_ack_out(ack)`` as the JSON values pydantic would dump (same keys, same
+    order), without building the models: the bulk answer's hot path."""
+    return {
+        "order_hash": "0x" + ack.order_hash.hex(),
+        "status": ack.status,
+        "filled": str(ack.filled),
+        "remaining": str(ack.remaining),
+        "fills": [
+            {
+                "maker_hash": "0x" + f.maker_hash.hex(),
+                "taker_hash": "0x" + f.taker_hash.hex(),
+                "price": str(f.price),
+                "size": str(f.size),
+                "batch_index": f.batch_index,
+                "position": f.position,
+            }
+            for f in ack.fills
+        ],
+    }
 
 
 def order_ack_out(ack: OrderAck) -> OrderAckOut:
@@ -546,31 +567,41 @@ def create_app(
             raise
         finally:
             metrics.order_batch_seconds.observe(time.perf_counter() - start)
-        results: list[OrderResultOut] = []
+        # The answer is built as plain JSON values and encoded once (json's C encoder, compact
+        # like pydantic's): building and validating 500 response models took about a tenth of
+        # the handler. The tests check the answers against OrderBatchOut.
+        results: list[dict[str, Any]] = []
+        statuses: dict[str, int] = {}
+        rejects: dict[str, int] = {}
+        fills = 0
         answers = iter(placed)
         for i, item in enumerate(items):
             if isinstance(item, ValidationError):
                 _, message, details = _validation_details(item.errors(), ("body", "orders", i))
-                metrics.rejects.labels("bad_request").inc()
-                error = ErrorBody(code="bad_request", message=message, details=details)
-                results.append(OrderResultOut(status=422, error=error))
+                rejects["bad_request"] = rejects.get("bad_request", 0) + 1
+                error = {"code": "bad_request", "message": message, "details": details}
+                results.append({"status": 422, "error": error})
                 continue
             answer = next(answers)
             if isinstance(answer, NodeError):
-                metrics.orders.labels("rejected").inc()
-                metrics.rejects.labels(answer.code).inc()
+                statuses["rejected"] = statuses.get("rejected", 0) + 1
+                rejects[answer.code] = rejects.get(answer.code, 0) + 1
                 log.info("api.rejected", path="/orders/batch", item=i, code=answer.code,
                          err=str(answer))  # fmt: skip
-                error = ErrorBody(code=answer.code, message=str(answer))
-                results.append(OrderResultOut(status=answer.status, error=error))
+                error = {"code": answer.code, "message": str(answer)}
+                results.append({"status": answer.status, "error": error})
                 continue
-            metrics.orders.labels(answer.status).inc()
-            metrics.fills.inc(len(answer.fills))
-            results.append(OrderResultOut(status=200, ack=order_ack_out(answer)))
-        # Validated once, when built: FastAPI validating 500 answers again took a third of the
-        # handler's own time.
-        out = OrderBatchOut(results=results).model_dump_json(exclude_none=True)
-        return Response(out, media_type="application/json")
+            statuses[answer.status] = statuses.get(answer.status, 0) + 1
+            fills += len(answer.fills)
+            results.append({"status": 200, "ack": _ack_json(answer)})
+        # Each order counts as if sent alone; one update per label (not per order).
+        for result, n in statuses.items():
+            metrics.orders.labels(result).inc(n)
+        for code, n in rejects.items():
+            metrics.rejects.labels(code).inc(n)
+        metrics.fills.inc(fills)
+        out = json.dumps({"results": results}, ensure_ascii=False, separators=(",", ":"))
+        return Response(out.encode(), media_type="application/json")
 
     @app.post("/cancels", tags=["trading"], response_model_exclude_none=True)
     def post_cancel(body: TxRequest) -> TxAckOut:

@@ -36,6 +36,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SkipValidation,
+    TypeAdapter,
     ValidationError,
     WithJsonSchema,
 )
@@ -131,6 +132,12 @@ class _Strict(BaseModel):
 # --- requests ---------------------------------------------------------------------------------
 
 
+_POST_ONLY = int(OrderFlags.POST_ONLY)
+_REDUCE_ONLY = int(OrderFlags.REDUCE_ONLY)
+_IOC = int(OrderFlags.IOC)
+_SIDES = {"buy": int(Side.BUY), "sell": int(Side.SELL)}
+
+
 class Flags(_Strict):
     """The order's flags: POST_ONLY (bit 0), REDUCE_ONLY (bit 1), IOC (bit 2)."""
 
@@ -141,9 +148,9 @@ class Flags(_Strict):
     def bits(self) -> int:
         """Return the flags byte."""
         return (
-            int(OrderFlags.POST_ONLY) * self.post_only
-            + int(OrderFlags.REDUCE_ONLY) * self.reduce_only
-            + int(OrderFlags.IOC) * self.ioc
+            (_POST_ONLY if self.post_only else 0)
+            | (_REDUCE_ONLY if self.reduce_only else 0)
+            | (_IOC if self.ioc else 0)
         )
 
     @classmethod
@@ -174,11 +181,10 @@ class OrderRequest(_Strict):
 
     def signed_order(self) -> SignedOrder:
         """Return the signed order this body describes."""
-        side = Side.BUY if self.side == "buy" else Side.SELL
         order = Order(
-            unhex(self.account),
+            bytes.fromhex(self.account[2:]),
             self.market,
-            int(side),
+            _SIDES[self.side],
             self.price,
             self.size,
             self.fee_cap_ppm,
@@ -186,7 +192,7 @@ class OrderRequest(_Strict):
             self.expiry,
             self.flags.bits(),
         )
-        return SignedOrder(order, unhex(self.signature))
+        return SignedOrder(order, bytes.fromhex(self.signature[2:]))
 
 
 def order_body(signed: SignedOrder) -> dict[str, Any]:
@@ -236,14 +242,22 @@ class OrderBatchRequest(_Strict):
 
     def items(self) -> list[OrderRequest | ValidationError]:
         """Return each order validated as an :class:`OrderRequest`, or why it is not one."""
-        out: list[OrderRequest | ValidationError] = []
         raw: list[object] = list(self.orders)  # unvalidated JSON values (SkipValidation)
+        try:  # the common case, every item good: one call validates them all
+            return list(_ORDER_LIST.validate_python(raw))
+        except ValidationError:
+            pass  # validate them one by one, for each item's own errors
+        out: list[OrderRequest | ValidationError] = []
         for item in raw:
             try:
                 out.append(OrderRequest.model_validate(item))
             except ValidationError as err:
                 out.append(err)
         return out
+
+
+_ORDER_LIST = TypeAdapter(list[OrderRequest])
+"""Validates a whole list of order bodies with the same rules as ``OrderRequest`` alone."""
 
 
 class TxRequest(_Strict):

@@ -7,6 +7,12 @@ eth-account's ``encode_typed_data`` for every type. Signatures are 65 bytes ``r 
 Signature validity is defined so that the EVM's ``ecrecover`` and this module agree exactly:
 ``v`` is 27 or 28, ``0 < r < n``, ``0 < s <= n/2`` (low-s only), the recovery succeeds, and the
 recovered address is not zero.
+
+:func:`recover` runs once per order the node receives: it calls libsecp256k1 through coincurve's
+own cffi binding (``coincurve._libsecp256k1``, the library coincurve's classes wrap) instead of
+``PublicKey.from_signature_and_message``, which took about 4 µs of Python around the 47 µs of the
+recovery itself, and checks ``r`` and ``s`` as 32-byte big-endian strings (compared as bytes,
+the same order as the integers).
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import coincurve
+from coincurve._libsecp256k1 import ffi as _ffi
+from coincurve._libsecp256k1 import lib as _lib
+from coincurve.context import GLOBAL_CONTEXT
 from eth_account import Account
 
 from optirollup.hashing import keccak
@@ -25,6 +33,11 @@ DOMAIN_VERSION = "1"
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 SECP256K1_HALF_N = SECP256K1_N // 2
 ZERO_ADDRESS = b"\x00" * 20
+_ZERO_WORD = b"\x00" * 32
+_N_WORD = SECP256K1_N.to_bytes(32, "big")
+_HALF_N_WORD = SECP256K1_HALF_N.to_bytes(32, "big")
+_CTX = GLOBAL_CONTEXT.ctx
+_UNCOMPRESSED = _lib.SECP256K1_EC_UNCOMPRESSED
 
 # The type strings are normative (docs/protocol.md, "Signed messages").
 TYPE_STRINGS: dict[str, str] = {
@@ -113,22 +126,27 @@ def recover(digest_: bytes, signature: bytes) -> bytes:
     Mirrors the EVM's ``ecrecover`` plus the protocol's low-s rule: any signature the on-chain
     verifier would reject yields the zero address here, never an exception.
     """
-    if len(signature) != 65:
+    if len(signature) != 65 or len(digest_) != 32:
         return ZERO_ADDRESS
+    if type(signature) is not bytes or type(digest_) is not bytes:  # cffi and < take bytes
+        signature, digest_ = bytes(signature), bytes(digest_)
     v = signature[64]
-    if v not in (27, 28):
+    if v != 27 and v != 28:
         return ZERO_ADDRESS
-    r = int.from_bytes(signature[0:32], "big")
-    s = int.from_bytes(signature[32:64], "big")
-    if not (0 < r < SECP256K1_N and 0 < s <= SECP256K1_HALF_N):
+    r, s = signature[0:32], signature[32:64]  # big-endian: bytes order is integer order
+    if not (_ZERO_WORD < r < _N_WORD and _ZERO_WORD < s <= _HALF_N_WORD):
         return ZERO_ADDRESS
-    try:
-        pub = coincurve.PublicKey.from_signature_and_message(
-            signature[:64] + bytes([v - 27]), digest_, hasher=None
-        )
-    except Exception:  # libsecp256k1 rejects r that is not an x-coordinate, etc.
+    sig = _ffi.new("secp256k1_ecdsa_recoverable_signature *")
+    pub = _ffi.new("secp256k1_pubkey *")
+    # libsecp256k1 refuses an r that is not an x-coordinate (and anything else it cannot use)
+    # by returning 0; the range checks above already hold, so it never sees an overflow.
+    if not _lib.secp256k1_ecdsa_recoverable_signature_parse_compact(_CTX, sig, signature, v - 27):
         return ZERO_ADDRESS
-    return bytes(keccak(pub.format(compressed=False)[1:])[12:])
+    if not _lib.secp256k1_ecdsa_recover(_CTX, pub, sig, digest_):
+        return ZERO_ADDRESS
+    out = _ffi.new("unsigned char[65]")
+    _lib.secp256k1_ec_pubkey_serialize(_CTX, out, _ffi.new("size_t *", 65), pub, _UNCOMPRESSED)
+    return keccak(_ffi.buffer(out, 65)[1:])[12:]  # 0x04 ‖ x ‖ y: the address hashes x ‖ y
 
 
 def sign(digest_: bytes, private_key: bytes) -> bytes:

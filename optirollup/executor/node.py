@@ -55,6 +55,7 @@ from optirollup.engine import (
     OrderExpired,
     PostOnlyWouldCross,
     Resting,
+    Status,
     UnknownMarket,
     UnknownOrder,
 )
@@ -335,15 +336,16 @@ class NodeCore:
         the orders checks every signature exactly as before, finding the result in the memo.
         Orders whose fields are out of range are skipped (placing them refuses them).
         """
-        memo = self.sequencer.signers
+        recover, separator = self.sequencer.signers.recover, self.separator
         for signed in orders:
-            if len(signed.signature) != _SIG_LEN:
+            signature = signed.signature
+            if len(signature) != _SIG_LEN:
                 continue
             try:
-                order_hash = signed.order.hash(self.separator)
+                order_hash = signed.order.hash(separator)
             except MalformedTransaction:
                 continue
-            memo.recover(order_hash, signed.signature)
+            recover(order_hash, signature)
 
     def _place(self, signed: SignedOrder, *, batch_time: int, now: int) -> OrderAck:
         o = signed.order
@@ -436,39 +438,38 @@ class NodeCore:
                 if fills:  # fills of an earlier round are durable: report them
                     break
                 raise _engine_error(err, order_hash) from err
-            txs = [encode_tx(f) for f in result.fills]
-            maker_hashes = [f.maker.order.hash(self.separator) for f in result.fills]
             extra: dict[bytes, bytes | None] = {
                 _ORDERS + r.view.order_hash: None for r in result.removed
             }
-            if result.status.value == "resting":
+            if result.status is Status.RESTING:
                 extra[_ORDERS + order_hash] = _resting_record(signed, result.seq)
             state = self.sequencer.state
-            for f, mh in zip(result.fills, maker_hashes, strict=True):
-                if f.maker.order.size <= state.order(f.maker.order.account, mh).filled + f.size:
+            txs: list[bytes] = []
+            maker_hashes: list[bytes] = []
+            for f in result.fills:
+                maker = f.maker.order
+                mh = maker.hash(self.separator)
+                txs.append(encode_tx(f))
+                maker_hashes.append(mh)
+                if maker.size <= state.order(maker.account, mh).filled + f.size:
                     extra[_ORDERS + mh] = None  # filled up: no longer resting
             outcome = self.sequencer.submit(txs, batch_time=batch_time, now=now, extra=extra)
-            failed = next(
-                (
-                    (f, mh, s)
-                    for f, mh, s in zip(result.fills, maker_hashes, outcome, strict=True)
-                    if not s.accepted
-                ),
-                None,
-            )
+            failed = None
             for f, mh, s in zip(result.fills, maker_hashes, outcome, strict=True):
                 if s.accepted:
                     fills.append(
                         FillView(mh, order_hash, f.maker.order.price, f.size, s.batch_index,
                                  s.position)
                     )  # fmt: skip
+                elif failed is None:
+                    failed = (mh, s)
             if failed is None:
                 remaining = signed.order.size - result.filled
                 return OrderAck(order_hash, result.status.value, result.filled, remaining,
                                 tuple(fills))  # fmt: skip
             # The STF refused a fill: rebuild the books from the state, drop a failing maker and
             # match the taker's remainder again; a failing taker ends the order here.
-            _, maker_hash, failed_sub = failed
+            maker_hash, failed_sub = failed
             receipt = failed_sub.receipt
             self.sequencer.flush()  # a group's resting records must be on disk to rebuild from
             self.engine = self._rebuild()

@@ -469,3 +469,26 @@ def test_recover_agrees_with_evm_ecrecover_plus_the_low_s_rule(
     expected = protocol_ecrecover(digest, v, r, s)
     event("recovers an address" if expected != ZERO_ADDRESS else "zero address")
     assert recover(digest, sig(r, s, v)) == expected
+
+
+@pytest.mark.parametrize("length", [0, 31, 33, 64])
+def test_recover_returns_the_zero_address_for_a_digest_that_is_not_32_bytes(length: int) -> None:
+    assert recover(DIGEST, GOOD) == ALICE.address
+    digest = DIGEST[:length] if length <= 32 else DIGEST + b"\x01" * (length - 32)
+    assert recover(digest, GOOD) == ZERO_ADDRESS
+
+
+@given(st.binary(min_size=32, max_size=32), st.integers(1, 2**256 - 1))
+def test_recover_matches_coincurves_public_key_recovery(digest: bytes, key: int) -> None:
+    secret = (key % (SECP256K1_N - 1) + 1).to_bytes(32, "big")
+    signature = eip712.sign(digest, secret)
+    pub = coincurve.PublicKey.from_signature_and_message(
+        signature[:64] + bytes([signature[64] - 27]), digest, hasher=None
+    )
+    assert recover(digest, signature) == eip712.keccak(pub.format(compressed=False)[1:])[12:]
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+def test_recover_takes_any_bytes_like_signature_and_digest(kind: type) -> None:
+    assert recover(kind(DIGEST), kind(GOOD)) == ALICE.address
+    assert recover(kind(DIGEST), kind(GOOD[:64] + b"\x1d")) == ZERO_ADDRESS
