@@ -287,6 +287,26 @@ def test_a_step_the_contract_would_reject_is_skipped_not_sent(node: Anvil) -> No
     assert read_game(a.probe.game, gid).status is Status.CHALLENGER_WON
 
 
+def test_a_move_that_reverts_on_chain_is_logged_with_its_receipt_block_and_may_be_replaced(
+    node: Anvil,
+) -> None:
+    a = arena(node, k=4, lie_at=LIE_AT)
+    gid, _ = a.probe.open_game(a.batch_index, a.challenger)
+    g = read_game(a.probe.game, gid)
+    actions = solve(g, ASSERTER, ListTrace(a.asserted), g.l1_time)
+    starved = a.responder(a.proposer)
+    starved._gas_margin = 0.5  # half the estimate: the bisect runs out of gas on chain
+    with capture_logs() as logs:
+        (tx_hash,) = starved.act_all(actions)
+    receipt = a.w3.eth.get_transaction_receipt(tx_hash)
+    assert receipt["status"] == 0
+    assert [e["event"] for e in logs] == ["game.move_sent", "game.move_reverted"]
+    assert logs[1]["l1_block"] == receipt["blockNumber"] and logs[1]["game_id"] == gid
+    assert read_game(a.probe.game, gid).phase is Phase.BISECT
+    assert len(a.responder(a.proposer).act_all(actions)) == 1  # a reverted move may be replaced
+    assert read_game(a.probe.game, gid).phase is Phase.CHOOSE
+
+
 def test_the_responder_called_twice_for_the_same_state_sends_one_transaction(
     node: Anvil,
 ) -> None:
