@@ -461,36 +461,33 @@ class Challenger:
 
     def _replay(self, b: ProposedBatch, key: bytes) -> bytes:
         """Check ``b`` from its (our own) previous root: store and return its post-root only."""
-        txs = self._transactions(b)
-        ctx = self._context(b)
-        started = time.perf_counter()
-        root = check_batch(self.store, key, b.prev_root, txs, ctx)
-        seconds = time.perf_counter() - started
+        (root,) = self._timed("batch.replayed", b, key, check=True)
         self._replayed.add(key)
-        self.metrics.replayed_txs.inc(len(txs))
-        self.metrics.replay_seconds.inc(seconds)
-        log.info(
-            "batch.replayed",
-            batch_index=b.index,
-            nonce=b.nonce,
-            txs=len(txs),
-            seconds=round(seconds, 4),
-            txs_per_s=round(len(txs) / seconds) if seconds > 0 else None,
-            state_root="0x" + root.hex(),
-        )
         return root
 
     def _trace(self, b: ProposedBatch, key: bytes) -> list[bytes]:
         """Trace ``b`` (a root after every tx) from its pre-state; store and return the trace."""
+        return self._timed("batch.traced", b, key, check=False)
+
+    def _timed(self, event: str, b: ProposedBatch, key: bytes, *, check: bool) -> list[bytes]:
+        """Run ``check_batch`` (its post-root) or ``trace_batch`` (every root); count and log it."""
         txs = self._transactions(b)
         ctx = self._context(b)
         started = time.perf_counter()
-        roots = trace_batch(self.store, key, b.prev_root, txs, ctx)
+        if check:
+            roots = [check_batch(self.store, key, b.prev_root, txs, ctx)]
+        else:
+            roots = trace_batch(self.store, key, b.prev_root, txs, ctx)
         seconds = time.perf_counter() - started
-        self.metrics.traced_txs.inc(len(txs))
-        self.metrics.trace_seconds.inc(seconds)
+        txs_metric, seconds_metric = (
+            (self.metrics.replayed_txs, self.metrics.replay_seconds)
+            if check
+            else (self.metrics.traced_txs, self.metrics.trace_seconds)
+        )
+        txs_metric.inc(len(txs))
+        seconds_metric.inc(seconds)
         log.info(
-            "batch.traced",
+            event,
             batch_index=b.index,
             nonce=b.nonce,
             txs=len(txs),
